@@ -1,0 +1,139 @@
+// swift-tools-version:6.0
+// pipeline-host: the background-job engine of an audiobook acquisition pipeline.
+// Layout and the reasons for it: docs/architecture.md.
+import PackageDescription
+
+/// The processor plugins that ship with the host. Each is one dynamic library
+/// (`lib<Name>.so`) built from `Plugins/<Name>` and loaded by the host through
+/// the C ABI in `Sources/PluginABI`; the host never links or imports them.
+let shippedPlugins = [
+    "SearchProwlarr",
+    "DownloadQBittorrent",
+    "DownloadTransmission",
+    "OrganizeFiles",
+    "LibraryPlex",
+    "LibraryABS",
+]
+
+/// Plugins in plain C that the loader tests use, one per way a plugin can be
+/// refused plus a working one. Built from `Tests/PluginTests/Fixtures/<Name>`.
+let cFixtures = [
+    "FixtureCEcho",
+    "FixtureNoEntry",
+    "FixtureWrongMajor",
+    "FixtureNewerMinor",
+    "FixtureSmallStruct",
+    "FixtureLargeZeroTail",
+    "FixtureLargeDirtyTail",
+    "FixtureMissingField",
+    "FixtureNullFunction",
+    "FixtureDuplicateType",
+    "FixtureBadSignature",
+    "FixtureInitFails",
+]
+
+/// Swift plugins that the tests use (built with PluginKit, like the shipped ones).
+let swiftFixtures = ["FixtureSwiftEcho"]
+
+/// Linker flags for every plugin: keep the image mapped even if someone calls
+/// dlclose (unmapping Swift code crashes the process) and export only the
+/// versioned entry symbol.
+let pluginLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags([
+        "-Xlinker", "-z", "-Xlinker", "nodelete",
+        "-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/plugin.exports",
+    ])
+]
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+var products: [Product] = [
+    .executable(name: "pipeline-host", targets: ["PipelineHostCLI"]),
+    .library(name: "PipelineHost", targets: ["PipelineHost"]),
+    .library(name: "PluginKit", targets: ["PluginKit"]),
+]
+var targets: [Target] = [
+    // The contract between host and plugins: C headers only.
+    .target(name: "PluginABI"),
+
+    // System libraries from Debian's -dev packages.
+    .systemLibrary(
+        name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis",
+        providers: [.apt(["libhiredis-dev"])]),
+    .systemLibrary(
+        name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+        providers: [.apt(["libpq-dev"])]),
+    .systemLibrary(
+        name: "CLibYAML", path: "Sources/CLibYAML", pkgConfig: "yaml-0.1",
+        providers: [.apt(["libyaml-dev"])]),
+
+    // The engine, as a library so that tests drive it directly.
+    .target(
+        name: "PipelineHost",
+        dependencies: [
+            "PluginABI", "CHiredis", "CLibPQ", "CLibYAML",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ],
+        swiftSettings: swiftSettings),
+
+    // The thin `pipeline-host` executable.
+    .executableTarget(
+        name: "PipelineHostCLI",
+        dependencies: [
+            "PipelineHost",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: swiftSettings),
+
+    // What a Swift plugin author builds on: entry-point export, JSON, outcomes.
+    .target(name: "PluginKit", dependencies: ["PluginABI"], swiftSettings: swiftSettings),
+
+    .testTarget(
+        name: "HostTests",
+        dependencies: ["PipelineHost", "PluginKit"],
+        swiftSettings: swiftSettings),
+    .testTarget(
+        name: "PluginTests",
+        dependencies: ["PipelineHost", "PluginABI"],
+        exclude: ["Fixtures"],
+        swiftSettings: swiftSettings),
+]
+
+for name in shippedPlugins {
+    products.append(.library(name: name, type: .dynamic, targets: [name]))
+    targets.append(
+        .target(
+            name: name, dependencies: ["PluginABI", "PluginKit"], path: "Plugins/\(name)",
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings))
+}
+for name in cFixtures {
+    products.append(.library(name: name, type: .dynamic, targets: [name]))
+    targets.append(
+        .target(
+            name: name, dependencies: ["PluginABI"], path: "Tests/PluginTests/Fixtures/\(name)",
+            publicHeadersPath: "."))
+}
+for name in swiftFixtures {
+    products.append(.library(name: name, type: .dynamic, targets: [name]))
+    targets.append(
+        .target(
+            name: name, dependencies: ["PluginABI", "PluginKit"],
+            path: "Tests/PluginTests/Fixtures/\(name)",
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings))
+}
+
+let package = Package(
+    name: "pipeline-host",
+    platforms: [.macOS(.v15)],
+    products: products,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: targets
+)

@@ -1,0 +1,29 @@
+/// What `pipeline-host validate` prints for a valid pipeline: the job types
+/// and how they run, then the plugins that run them.
+public enum ValidationSummary {
+    public static func render(_ result: PipelineValidator.Result) -> String {
+        let configuration = result.configuration
+        var jobs = TextTable(header: ["JOB TYPE", "PLUGIN", "CONCURRENCY", "PRIORITY", "RETRY", "TIMEOUT", "SCHEDULE"])
+        for job in configuration.jobs {
+            let retry = job.attempts == 1 ? "no retry" : "\(job.attempts) attempts, \(job.backoff.summary)"
+            jobs.append([
+                job.name, job.plugin, "\(job.concurrency)", job.priority.description, retry,
+                DurationSyntax.format(job.timeout), job.schedule?.summary ?? "-",
+            ])
+        }
+        var plugins = TextTable(header: ["PLUGIN", "ID", "VERSION", "ABI", "JOB TYPES", "FILE"])
+        for (name, plugin) in result.plugins.members {
+            plugins.append([
+                name, plugin.info.id, plugin.info.version, "\(plugin.info.abiMajor).\(plugin.info.abiMinor)",
+                plugin.info.jobTypes.joined(separator: ","), plugin.path,
+            ])
+        }
+        return """
+            \(configuration.file): OK, \(configuration.jobs.count) job types, \(configuration.plugins.count) plugins
+
+            \(jobs.render())
+
+            \(plugins.render())
+            """
+    }
+}

@@ -1,0 +1,89 @@
+import NIOPosix
+import Synchronization
+
+/// Runs blocking work (plugin calls, and later libpq and hiredis calls) on
+/// dedicated threads, never on Swift's cooperative pool, where a blocked
+/// call would stall every task of the process.
+public final class BlockingExecutor: Sendable {
+    /// How a call with a deadline ended.
+    public enum TimedResult<Value: Sendable>: Sendable {
+        /// It returned; `afterDeadline` if only once the deadline had passed
+        /// and the work had been told to stop.
+        case completed(Value, afterDeadline: Bool)
+        /// It did not return within the deadline and the grace period after
+        /// it. The work may still be running on its thread.
+        case abandoned
+        /// The executor is shut down and did not run it.
+        case rejected
+    }
+
+    private let pool: NIOThreadPool
+    /// The number of threads.
+    public let threads: Int
+
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+        pool = NIOThreadPool(numberOfThreads: self.threads)
+        pool.start()
+    }
+
+    /// Runs `body` on one of the executor's threads and returns its value,
+    /// or `nil` if the executor is shut down.
+    public func run<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value? {
+        try? await pool.runIfActive(body)
+    }
+
+    /// Runs `body` with a deadline: when `deadline` passes, `onDeadline` is
+    /// called (to ask the work to stop), and if the work has not returned
+    /// `grace` later, the caller stops waiting for it.
+    public func run<Value: Sendable>(
+        deadline: Duration, grace: Duration, onDeadline: @escaping @Sendable () -> Void,
+        _ body: @escaping @Sendable () -> Value
+    ) async -> TimedResult<Value> {
+        await withCheckedContinuation { (continuation: CheckedContinuation<TimedResult<Value>, Never>) in
+            let once = ResumeOnce(continuation)
+            let passed = Atomic<Bool>(false)
+            let timer = Task {
+                try? await Task.sleep(for: deadline)
+                guard !Task.isCancelled else { return }
+                passed.store(true, ordering: .sequentiallyConsistent)
+                onDeadline()
+                try? await Task.sleep(for: grace)
+                guard !Task.isCancelled else { return }
+                once.resume(.abandoned)
+            }
+            pool.submit { state in
+                guard case .active = state else {
+                    timer.cancel()
+                    once.resume(.rejected)
+                    return
+                }
+                let value = body()
+                timer.cancel()
+                once.resume(.completed(value, afterDeadline: passed.load(ordering: .sequentiallyConsistent)))
+            }
+        }
+    }
+
+    /// Stops the threads once the work in hand is done.
+    public func shutdown() async {
+        try? await pool.shutdownGracefully()
+    }
+}
+
+/// Resumes a continuation the first time only.
+private final class ResumeOnce<Value: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Value, Never>?>
+
+    init(_ continuation: CheckedContinuation<Value, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Value) {
+        let pending = continuation.withLock { stored in
+            defer { stored = nil }
+            return stored
+        }
+        pending?.resume(returning: value)
+    }
+}

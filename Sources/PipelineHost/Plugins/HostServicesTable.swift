@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import PluginABI
+
+/// The host's side of a plugin: what `host_ctx` points to.
+final class PluginHostContext: Sendable {
+    /// The plugin's entry name in pipeline.yaml.
+    let name: String
+    let pluginID: String
+    let logger: Logger
+
+    init(name: String, pluginID: String, logger: Logger) {
+        self.name = name
+        self.pluginID = pluginID
+        self.logger = logger
+    }
+}
+
+/// Builds the `pp_host_api` table a plugin instance receives, and holds the
+/// C functions behind it. Each function finds its ``PluginCall`` through the
+/// ``PluginCallRegistry``, copies its arguments, and returns.
+enum HostServicesTable {
+    /// A table for one plugin instance. It is never freed: the ABI promises
+    /// the plugin that it lives as long as the process.
+    static func make(for context: PluginHostContext) -> UnsafeMutablePointer<pp_host_api> {
+        let table = UnsafeMutablePointer<pp_host_api>.allocate(capacity: 1)
+        table.initialize(
+            to: pp_host_api(
+                struct_size: UInt32(MemoryLayout<pp_host_api>.size),
+                abi_major: UInt32(PP_ABI_VERSION_MAJOR),
+                abi_minor: UInt32(PP_ABI_VERSION_MINOR),
+                reserved0: 0,
+                host_ctx: Unmanaged.passRetained(context).toOpaque(),
+                log: log, progress: progress, is_cancelled: isCancelled, set_result: setResult,
+                set_error: setError, set_delay: setDelay, set_payload: setPayload,
+                request_transition: requestTransition, enqueue: enqueue))
+        return table
+    }
+
+    private static let log:
+        @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?)
+            -> Void = { hostContext, handle, level, message, metadata in
+                guard let hostContext, let message else { return }
+                let context = Unmanaged<PluginHostContext>.fromOpaque(hostContext).takeUnretainedValue()
+                let text = String(cString: message)
+                let metadataJSON = metadata.map { String(cString: $0) }
+                let eventLevel: PluginLogEvent.Level =
+                    switch level {
+                    case PP_LOG_DEBUG: .debug
+                    case PP_LOG_WARN: .warn
+                    case PP_LOG_ERROR: .error
+                    default: .info
+                    }
+                var logMetadata: Logger.Metadata = ["plugin": "\(context.name)"]
+                if let metadataJSON { logMetadata["data"] = "\(metadataJSON)" }
+                let call = PluginCallRegistry.call(for: handle)
+                if let job = call?.job {
+                    logMetadata["job_id"] = "\(job.id)"
+                    logMetadata["job_type"] = "\(job.type)"
+                }
+                let swiftLevel: Logger.Level =
+                    switch eventLevel {
+                    case .debug: .debug
+                    case .info: .info
+                    case .warn: .warning
+                    case .error: .error
+                    }
+                context.logger.log(level: swiftLevel, "\(text)", metadata: logMetadata)
+                call?.update {
+                    $0.events.append(PluginLogEvent(level: eventLevel, message: text, metadataJSON: metadataJSON, time: Date()))
+                }
+            }
+
+    private static let progress: @convention(c) (OpaquePointer?, Double, UnsafePointer<CChar>?) -> pp_status = {
+        handle, percent, details in
+        guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else {
+            return PP_ERR_UNSUPPORTED
+        }
+        guard percent.isFinite, let detailsJSON = validJSON(details, allowNull: true) else {
+            return PP_ERR_INVALID_ARGUMENT
+        }
+        call.update { $0.progress = PluginProgress(percent: min(100, max(0, percent)), detailsJSON: detailsJSON.text) }
+        return PP_OK
+    }
+
+    private static let isCancelled: @convention(c) (OpaquePointer?) -> UInt32 = { handle in
+        guard let call = PluginCallRegistry.call(for: handle) else { return 1 }
+        return call.isCancelled ? 1 : 0
+    }
+
+    private static let setResult: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> pp_status = {
+        handle, json in
+        guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else {
+            return PP_ERR_UNSUPPORTED
+        }
+        guard let result = validJSON(json, allowNull: false, fragments: true)?.text else {
+            return PP_ERR_INVALID_ARGUMENT
+        }
+        call.update { $0.result = result }
+        return PP_OK
+    }
+
+    private static let setError:
+        @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> pp_status = {
+            handle, message, details in
+            guard let call = PluginCallRegistry.call(for: handle) else { return PP_ERR_UNSUPPORTED }
+            guard let message, let detailsJSON = validJSON(details, allowNull: true) else {
+                return PP_ERR_INVALID_ARGUMENT
+            }
+            let text = String(cString: message)
+            call.update {
+                $0.errorMessage = text
+                $0.errorDetails = detailsJSON.text
+            }
+            return PP_OK
+        }
+
+    private static let setDelay: @convention(c) (OpaquePointer?, Int64) -> pp_status = { handle, milliseconds in
+        guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else {
+            return PP_ERR_UNSUPPORTED
+        }
+        guard milliseconds >= 0 else { return PP_ERR_INVALID_ARGUMENT }
+        call.update { $0.delayMilliseconds = milliseconds }
+        return PP_OK
+    }
+
+    private static let setPayload: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> pp_status = {
+        handle, json in
+        guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else {
+            return PP_ERR_UNSUPPORTED
+        }
+        guard let payload = validJSON(json, allowNull: false, object: true)?.text else {
+            return PP_ERR_INVALID_ARGUMENT
+        }
+        call.update { $0.payload = payload }
+        return PP_OK
+    }
+
+    private static let requestTransition:
+        @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?)
+            -> pp_status = { handle, requestID, status, details in
+                guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute,
+                    call.effectPolicy.offersRequestTransitions
+                else { return PP_ERR_UNSUPPORTED }
+                guard let requestID, let status, let detailsJSON = validJSON(details, allowNull: true, object: true),
+                    let target = RequestStatus(rawValue: String(cString: status))
+                else { return PP_ERR_INVALID_ARGUMENT }
+                let id = String(cString: requestID)
+                guard !id.isEmpty else { return PP_ERR_INVALID_ARGUMENT }
+                call.update {
+                    $0.effects.append(.requestTransition(requestID: id, status: target, detailsJSON: detailsJSON.text))
+                }
+                return PP_OK
+            }
+
+    private static let enqueue:
+        @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?)
+            -> pp_status = { handle, jobType, payload, options in
+                guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else {
+                    return PP_ERR_UNSUPPORTED
+                }
+                let policy = call.effectPolicy.enqueue
+                if case .unsupported = policy { return PP_ERR_UNSUPPORTED }
+                guard let jobType, let payloadJSON = validJSON(payload, allowNull: false, object: true)?.text,
+                    let optionsJSON = validJSON(options, allowNull: true, object: true)
+                else { return PP_ERR_INVALID_ARGUMENT }
+                let type = String(cString: jobType)
+                if case .jobTypes(let known) = policy, !known.contains(type) { return PP_ERR_REFUSED }
+                var followUp = FollowUpOptions()
+                if let text = optionsJSON.text {
+                    guard let decoded = try? JSONDecoder().decode(FollowUpOptions.self, from: Data(text.utf8)) else {
+                        return PP_ERR_INVALID_ARGUMENT
+                    }
+                    followUp = decoded
+                }
+                call.update { $0.effects.append(.enqueue(jobType: type, payloadJSON: payloadJSON, options: followUp)) }
+                return PP_OK
+            }
+
+    /// A JSON argument that passed its checks; `text` is `nil` for a NULL
+    /// the service allows.
+    private struct JSONArgument {
+        var text: String?
+    }
+
+    /// The JSON text behind `pointer` if it parses (and is an object, when
+    /// `object`), or `nil` when it is invalid.
+    private static func validJSON(
+        _ pointer: UnsafePointer<CChar>?, allowNull: Bool, object: Bool = false, fragments: Bool = false
+    ) -> JSONArgument? {
+        guard let pointer else { return allowNull ? JSONArgument(text: nil) : nil }
+        guard let text = String(validatingCString: pointer) else { return nil }
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+            return nil
+        }
+        if object, !(parsed is [String: Any]) { return nil }
+        if !object, !fragments, !(parsed is [String: Any]) { return nil }
+        return JSONArgument(text: text)
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import Synchronization
+
+/// One call into a plugin (an init, an execute or a check) and everything the
+/// plugin reported through the host services while it ran.
+///
+/// The plugin sees it as an opaque `pp_call *`: a number the
+/// ``PluginCallRegistry`` maps back to this object while the call runs. A
+/// handle used after its call has returned finds nothing, so a plugin that
+/// keeps one by mistake cannot reach freed memory.
+public final class PluginCall: Sendable {
+    /// What the call is for, which decides which services it may use.
+    public enum Purpose: Sendable {
+        case initialize
+        case execute
+        case check
+    }
+
+    public let purpose: Purpose
+    /// The job, for an execute call.
+    public let job: PluginJob?
+    let effectPolicy: PluginEffectPolicy
+    private let cancelled = Atomic<Bool>(false)
+    private let state = Mutex(Report())
+
+    /// What the plugin said during the call.
+    public struct Report: Sendable {
+        public var result: String?
+        public var errorMessage: String?
+        public var errorDetails: String?
+        public var delayMilliseconds: Int64?
+        public var payload: String?
+        public var progress: PluginProgress?
+        public var events: [PluginLogEvent] = []
+        public var effects: [PluginEffect] = []
+    }
+
+    init(purpose: Purpose, job: PluginJob?, effectPolicy: PluginEffectPolicy) {
+        self.purpose = purpose
+        self.job = job
+        self.effectPolicy = effectPolicy
+    }
+
+    /// Asks the plugin to stop; it sees this through `is_cancelled`.
+    public func cancel() {
+        cancelled.store(true, ordering: .relaxed)
+    }
+
+    public var isCancelled: Bool {
+        cancelled.load(ordering: .relaxed)
+    }
+
+    /// A copy of what the plugin has reported so far.
+    public var report: Report {
+        state.withLock { $0 }
+    }
+
+    func update(_ body: (inout Report) -> Void) {
+        state.withLock { body(&$0) }
+    }
+}
+
+/// A job as the host hands it to a plugin.
+public struct PluginJob: Sendable, Hashable {
+    public var id: String
+    public var type: String
+    /// This attempt's number, from 1.
+    public var attempt: Int
+    public var maxAttempts: Int
+    /// The job's data: a JSON object.
+    public var payloadJSON: String
+    /// When the job was added, in milliseconds since the Unix epoch.
+    public var createdAtMilliseconds: Int64
+
+    public init(
+        id: String, type: String, attempt: Int = 1, maxAttempts: Int = 1, payloadJSON: String = "{}",
+        createdAtMilliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+    ) {
+        self.id = id
+        self.type = type
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.payloadJSON = payloadJSON
+        self.createdAtMilliseconds = createdAtMilliseconds
+    }
+}
+
+/// The latest progress a plugin reported.
+public struct PluginProgress: Sendable, Hashable {
+    public var percent: Double
+    public var detailsJSON: String?
+}
+
+/// One line a plugin logged.
+public struct PluginLogEvent: Sendable, Hashable {
+    public enum Level: String, Sendable, Hashable {
+        case debug, info, warn, error
+    }
+
+    public var level: Level
+    public var message: String
+    public var metadataJSON: String?
+    public var time: Date
+}
+
+/// Something a plugin asked for that takes effect with the job's outcome.
+public enum PluginEffect: Sendable, Hashable {
+    /// Move request `requestID` to `status`.
+    case requestTransition(requestID: String, status: RequestStatus, detailsJSON: String?)
+    /// Add a job of `jobType`.
+    case enqueue(jobType: String, payloadJSON: String, options: FollowUpOptions)
+}
+
+/// The options of a follow-up job.
+public struct FollowUpOptions: Sendable, Hashable, Decodable {
+    public var delayMilliseconds: Int64?
+    public var priority: Int?
+    public var jobID: String?
+
+    public init(delayMilliseconds: Int64? = nil, priority: Int? = nil, jobID: String? = nil) {
+        self.delayMilliseconds = delayMilliseconds
+        self.priority = priority
+        self.jobID = jobID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case delayMilliseconds = "delay_ms"
+        case priority
+        case jobID = "job_id"
+    }
+}
+
+/// Which effects a call may ask for.
+public struct PluginEffectPolicy: Sendable {
+    /// Which follow-up jobs `enqueue` accepts.
+    public enum Enqueue: Sendable {
+        /// None: `enqueue` answers PP_ERR_UNSUPPORTED (no queue here).
+        case unsupported
+        /// Any job type (for `pipeline-host plugin run`, which only shows them).
+        case anyJobType
+        /// These job types; others get PP_ERR_REFUSED.
+        case jobTypes(Set<String>)
+    }
+
+    public var enqueue: Enqueue
+    /// Whether `request_transition` is offered.
+    public var offersRequestTransitions: Bool
+
+    public init(enqueue: Enqueue, offersRequestTransitions: Bool) {
+        self.enqueue = enqueue
+        self.offersRequestTransitions = offersRequestTransitions
+    }
+
+    /// No effects at all: for init and check calls.
+    public static let none = PluginEffectPolicy(enqueue: .unsupported, offersRequestTransitions: false)
+}
+
+/// Maps the `pp_call *` handles plugins hold to live ``PluginCall``s.
+enum PluginCallRegistry {
+    private static let calls = Mutex<(next: UInt, live: [UInt: PluginCall])>((1, [:]))
+
+    /// Registers `call` and returns its handle.
+    static func register(_ call: PluginCall) -> OpaquePointer {
+        let handle = calls.withLock { state in
+            let handle = state.next
+            state.next += 1
+            state.live[handle] = call
+            return handle
+        }
+        return OpaquePointer(bitPattern: handle)!
+    }
+
+    static func unregister(_ handle: OpaquePointer) {
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+        _ = calls.withLock { $0.live.removeValue(forKey: key) }
+    }
+
+    /// The live call behind `handle`, or `nil` for a stale or bogus handle.
+    static func call(for handle: OpaquePointer?) -> PluginCall? {
+        guard let handle else { return nil }
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+        return calls.withLock { $0.live[key] }
+    }
+}

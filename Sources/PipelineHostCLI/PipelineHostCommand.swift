@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PipelineHost
+
+/// `pipeline-host`: the background-job engine of the audiobook pipeline.
+@main
+struct PipelineHostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline-host",
+        abstract: "The background-job engine of the audiobook acquisition pipeline.",
+        discussion: """
+            Reads pipeline.yaml (--config, $PIPELINE_CONFIG or ./pipeline.yaml) and runs the job types it \
+            defines through processor plugins loaded from shared libraries. See README.md.
+            """,
+        version: "0.1.0",
+        subcommands: [ValidateCommand.self, PluginCommand.self])
+}
+
+/// Options every command that reads pipeline.yaml shares.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "The pipeline file (default: $PIPELINE_CONFIG, then ./pipeline.yaml).")
+    var config: String?
+
+    /// The file to read, by the rule above.
+    var path: String {
+        if let config { return config }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["PIPELINE_CONFIG"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "pipeline.yaml"
+    }
+}
+
+/// Logging setup shared by the commands.
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level?
+
+    func makeLogger(_ label: String, default level: Logger.Level) -> Logger {
+        let chosen = logLevel ?? ProcessInfo.processInfo.environment["PIPELINE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? level
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = chosen
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Writes `text` and a newline to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PipelineHost
+
+/// `pipeline-host plugin …`: tools for one plugin file.
+struct PluginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin",
+        abstract: "Inspect or try out one plugin file.",
+        subcommands: [InspectCommand.self, RunCommand.self])
+}
+
+/// `pipeline-host plugin inspect PATH`: loads one plugin alone and prints its
+/// descriptor, or why it was refused.
+struct InspectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Load one plugin file and print its descriptor, or the reason it is refused.")
+
+    @Argument(help: "The plugin's .so file.")
+    var path: String
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        do {
+            let plugin = try PluginLoader.load(path: path)
+            print(json ? try PluginInspection.json(plugin) : PluginInspection.text(plugin))
+        } catch let error as PluginLoadError {
+            if json {
+                print(try PluginInspection.json(error))
+            } else {
+                printError(error.description)
+            }
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// `pipeline-host plugin run PATH TYPE`: runs one job through one plugin,
+/// without a queue, and prints the outcome: for plugin authors.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one job through one plugin, without a queue, and print the outcome as JSON.",
+        discussion: """
+            For plugin authors: loads the file like the host does, starts it with --plugin-config, runs one job \
+            and prints what it reported. Follow-up jobs and request transitions are shown, not applied. Exits \
+            0 when the job is done or rescheduled, 1 when it fails or asks for a retry.
+            """)
+
+    @Argument(help: "The plugin's .so file.")
+    var path: String
+
+    @Argument(help: "The job type to run.")
+    var jobType: String
+
+    @Option(name: .long, help: "The job's payload, a JSON object.")
+    var payload = "{}"
+
+    @Option(name: .long, help: "The plugin's config, a JSON object.")
+    var pluginConfig = "{}"
+
+    @Option(name: .long, help: "How long the job may run (as in pipeline.yaml: 30s, 5m).")
+    var timeout = "60s"
+
+    @Option(name: .long, help: "The attempt number to report to the plugin.")
+    var attempt = 1
+
+    @Option(name: .long, help: "The attempts allowed in all.")
+    var maxAttempts = 3
+
+    @OptionGroup var logOptions: LogOptions
+
+    func run() async throws {
+        let logger = logOptions.makeLogger("pipeline-host.plugin", default: .info)
+        guard case .success(let limit) = DurationSyntax.parse(timeout) else {
+            throw ValidationError("--timeout: \(timeout) is not a duration such as 30s or 5m")
+        }
+        let plugin: LoadedPlugin
+        let instance: PluginInstance
+        do {
+            plugin = try PluginLoader.load(path: path)
+            guard plugin.info.jobTypes.contains(jobType) else {
+                printError("plugin \(path) does not handle '\(jobType)'; it handles: \(plugin.info.jobTypes.joined(separator: ", "))")
+                throw ExitCode.failure
+            }
+            instance = try plugin.start(
+                name: "cli", configJSON: pluginConfig, configSource: "--plugin-config", logger: logger)
+        } catch let error as PluginLoadError {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let executor = BlockingExecutor(threads: 1)
+        let job = PluginJob(
+            id: "cli-\(UUID().uuidString.prefix(8).lowercased())", type: jobType, attempt: attempt,
+            maxAttempts: maxAttempts, payloadJSON: payload)
+        let outcome = await instance.execute(
+            job, on: executor, timeout: limit,
+            effects: PluginEffectPolicy(enqueue: .anyJobType, offersRequestTransitions: true))
+        instance.shutdown()
+        await executor.shutdown()
+        print(try PluginInspection.json(outcome))
+        if outcome.kind == .fail || outcome.kind == .retry { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,53 @@
+/*
+ * Compile-time checks that pin the published layout of ABI 1.0. If one of
+ * these fails, a change broke binary compatibility with built plugins: append
+ * fields at the end instead, and read docs/plugin-abi.md, "Changing the ABI".
+ * (This file also gives SwiftPM an object file for the PluginABI target.)
+ */
+#include "pipeline_plugin.h"
+
+#define PP_PIN(type, field, offset) \
+    _Static_assert(offsetof(type, field) == (offset), #type "." #field " moved")
+
+_Static_assert(sizeof(void *) == 8, "ABI 1 is defined for 64-bit targets");
+
+PP_PIN(pp_job, struct_size, 0);
+PP_PIN(pp_job, attempt, 4);
+PP_PIN(pp_job, max_attempts, 8);
+PP_PIN(pp_job, id, 16);
+PP_PIN(pp_job, type, 24);
+PP_PIN(pp_job, payload_json, 32);
+PP_PIN(pp_job, created_at_ms, 40);
+_Static_assert(sizeof(pp_job) == PP_JOB_SIZE_MIN, "pp_job size changed");
+
+PP_PIN(pp_host_api, struct_size, 0);
+PP_PIN(pp_host_api, abi_major, 4);
+PP_PIN(pp_host_api, abi_minor, 8);
+PP_PIN(pp_host_api, host_ctx, 16);
+PP_PIN(pp_host_api, log, 24);
+PP_PIN(pp_host_api, progress, 32);
+PP_PIN(pp_host_api, is_cancelled, 40);
+PP_PIN(pp_host_api, set_result, 48);
+PP_PIN(pp_host_api, set_error, 56);
+PP_PIN(pp_host_api, set_delay, 64);
+PP_PIN(pp_host_api, set_payload, 72);
+PP_PIN(pp_host_api, request_transition, 80);
+PP_PIN(pp_host_api, enqueue, 88);
+_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_MIN, "pp_host_api size changed");
+
+PP_PIN(pp_plugin_descriptor, struct_size, 0);
+PP_PIN(pp_plugin_descriptor, abi_major, 4);
+PP_PIN(pp_plugin_descriptor, abi_minor, 8);
+PP_PIN(pp_plugin_descriptor, flags, 12);
+PP_PIN(pp_plugin_descriptor, build_signature, 16);
+PP_PIN(pp_plugin_descriptor, id, 24);
+PP_PIN(pp_plugin_descriptor, name, 32);
+PP_PIN(pp_plugin_descriptor, version, 40);
+PP_PIN(pp_plugin_descriptor, job_types, 48);
+PP_PIN(pp_plugin_descriptor, init, 56);
+PP_PIN(pp_plugin_descriptor, execute, 64);
+PP_PIN(pp_plugin_descriptor, shutdown, 72);
+_Static_assert(offsetof(pp_plugin_descriptor, description) == PP_DESCRIPTOR_SIZE_MIN,
+               "the required block of pp_plugin_descriptor changed");
+PP_PIN(pp_plugin_descriptor, check, 88);
+_Static_assert(sizeof(pp_plugin_descriptor) == 96, "pp_plugin_descriptor size changed");

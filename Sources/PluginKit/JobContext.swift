@@ -1,0 +1,122 @@
+import PluginABI
+
+/// The level of a log line sent to the host.
+public enum PluginLogLevel: Int32, Sendable {
+    case debug = 0
+    case info = 1
+    case warn = 2
+    case error = 3
+}
+
+/// The host, as a plugin sees it outside any job: for logging from init or
+/// from the plugin's own threads. Valid for the life of the process.
+public struct PluginHost: @unchecked Sendable {
+    let api: UnsafePointer<pp_host_api>
+
+    init(api: UnsafePointer<pp_host_api>) {
+        self.api = api
+    }
+
+    /// Writes one line to the host's log, tagged with the plugin.
+    public func log(_ level: PluginLogLevel, _ message: String, metadata: [String: JSONValue] = [:]) {
+        Self.log(api: api, call: nil, level, message, metadata: metadata)
+    }
+
+    static func log(
+        api: UnsafePointer<pp_host_api>, call: OpaquePointer?, _ level: PluginLogLevel, _ message: String,
+        metadata: [String: JSONValue]
+    ) {
+        let metadataJSON = metadata.isEmpty ? nil : try? JSONCoding.encode(metadata)
+        withOptionalCString(metadataJSON) { metadataPointer in
+            api.pointee.log(api.pointee.host_ctx, call, level.rawValue, message, metadataPointer)
+        }
+    }
+}
+
+/// The host's services during one call: logging to the job's event log,
+/// progress, cancellation, and the effects that take place with the job's
+/// outcome. Valid only until `execute` (or `check`) returns; do not keep it.
+public struct JobContext: @unchecked Sendable {
+    let api: UnsafePointer<pp_host_api>
+    let call: OpaquePointer
+
+    init(api: UnsafePointer<pp_host_api>, call: OpaquePointer) {
+        self.api = api
+        self.call = call
+    }
+
+    /// The host outside this call.
+    public var host: PluginHost { PluginHost(api: api) }
+
+    /// Writes one line to the host's log and to the job's event log.
+    public func log(_ level: PluginLogLevel, _ message: String, metadata: [String: JSONValue] = [:]) {
+        PluginHost.log(api: api, call: call, level, message, metadata: metadata)
+    }
+
+    /// Reports progress from 0 to 100, with optional details.
+    public func progress(_ percent: Double, details: [String: JSONValue]? = nil) {
+        let detailsJSON = details.flatMap { try? JSONCoding.encode($0) }
+        _ = withOptionalCString(detailsJSON) { api.pointee.progress(call, percent, $0) }
+    }
+
+    /// Whether the host wants the job to stop (timeout, shutdown, a cancelled
+    /// request). Check it between steps of long work.
+    public var isCancelled: Bool {
+        api.pointee.is_cancelled(call) != 0
+    }
+
+    /// Throws `CancellationError` when ``isCancelled``.
+    public func checkCancellation() throws {
+        if isCancelled { throw CancellationError() }
+    }
+
+    /// Asks that request `requestID` move to `status` once this job is done
+    /// (or has failed its last attempt).
+    ///
+    /// - Throws: ``PluginError`` when the host refuses the transition.
+    public func requestTransition(
+        requestID: String, to status: String, details: [String: JSONValue]? = nil
+    ) throws {
+        let detailsJSON = details.flatMap { try? JSONCoding.encode($0) }
+        let status32 = withOptionalCString(detailsJSON) {
+            api.pointee.request_transition(call, requestID, status, $0)
+        }
+        try Self.check(status32, "request \(requestID) → \(status)")
+    }
+
+    /// Asks for a follow-up job once this job is done.
+    ///
+    /// - Parameters:
+    ///   - jobType: the job type of the follow-up.
+    ///   - payload: its data, any `Encodable` that encodes as a JSON object.
+    ///   - delay: how long to wait before it may run.
+    ///   - priority: its priority (lower is more urgent), or the job type's.
+    ///   - jobID: a custom job id, to make the follow-up idempotent.
+    public func enqueue(
+        _ jobType: String, payload: some Encodable, delay: Duration? = nil, priority: Int? = nil,
+        jobID: String? = nil
+    ) throws {
+        var options: [String: JSONValue] = [:]
+        if let delay { options["delay_ms"] = .int(delay.wholeMilliseconds) }
+        if let priority { options["priority"] = .int(Int64(priority)) }
+        if let jobID { options["job_id"] = .string(jobID) }
+        let payloadJSON = try JSONCoding.encode(payload)
+        let optionsJSON = try JSONCoding.encode(options)
+        try Self.check(api.pointee.enqueue(call, jobType, payloadJSON, optionsJSON), "enqueue \(jobType)")
+    }
+
+    private static func check(_ status: pp_status, _ what: String) throws {
+        switch status {
+        case PP_OK: return
+        case PP_ERR_REFUSED: throw PluginError.permanent("the host refused: \(what)")
+        case PP_ERR_UNSUPPORTED: throw PluginError.permanent("the host does not offer this here: \(what)")
+        default: throw PluginError.permanent("the host rejected the arguments of: \(what)")
+        }
+    }
+}
+
+/// Calls `body` with a C string for `text`, or NULL when it is `nil`.
+func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let text else { return body(nil) }
+    return text.withCString { body($0) }
+}

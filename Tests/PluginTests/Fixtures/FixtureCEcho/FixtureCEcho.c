@@ -1,0 +1,2 @@
+/* A working plugin in plain C. */
+#include "../Common/fixture_plugin.h"

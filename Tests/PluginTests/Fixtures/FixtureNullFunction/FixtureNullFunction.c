@@ -1,0 +1,4 @@
+/* No execute function. */
+#define FX_EXECUTE NULL
+#define FX_ID "org.pipeline.fixture.noexecute"
+#include "../Common/fixture_plugin.h"
