@@ -94,11 +94,11 @@ var targets: [Target] = [
 
     .testTarget(
         name: "HostTests",
-        dependencies: ["PipelineHost", "PluginKit"],
+        dependencies: ["PipelineHost", "PluginKit", .product(name: "Logging", package: "swift-log")],
         swiftSettings: swiftSettings),
     .testTarget(
         name: "PluginTests",
-        dependencies: ["PipelineHost", "PluginABI"],
+        dependencies: ["PipelineHost", "PluginABI", .product(name: "Logging", package: "swift-log")],
         exclude: ["Fixtures"],
         swiftSettings: swiftSettings),
 ]

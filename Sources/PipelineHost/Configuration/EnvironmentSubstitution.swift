@@ -5,6 +5,11 @@ public struct EnvironmentSubstitution: Sendable {
     public struct Problem: Error, Sendable, Equatable {
         public var offset: Int
         public var message: String
+
+        public init(offset: Int, message: String) {
+            self.offset = offset
+            self.message = message
+        }
     }
 
     public var environment: [String: String]

@@ -7,6 +7,7 @@
  *   {"mode":"fail"}        permanent failure
  *   {"mode":"reschedule"}  comes back in 10 s with payload {"polls":1}
  *   {"mode":"wait_cancel"} blocks until the host cancels the call
+ *   {"mode":"hang"}        ignores cancellation and blocks for 3 s
  *   {"mode":"effects"}     asks for a request transition and a follow-up job
  *   {"mode":"bogus"}       returns an outcome that does not exist
  */
@@ -95,6 +96,11 @@ static __attribute__((unused)) pp_outcome fx_execute(void *state, const pp_job *
         while (!host->is_cancelled(call)) nanosleep(&step, NULL);
         host->set_error(call, "cancelled by the host", NULL);
         return PP_OUTCOME_RETRY;
+    }
+    if (fx_mode(job, "hang")) {
+        struct timespec hang = {3, 0};
+        nanosleep(&hang, NULL);
+        return PP_OUTCOME_DONE;
     }
     if (fx_mode(job, "effects")) {
         if (host->request_transition(call, "req-1", "searching", NULL) != PP_OK) {

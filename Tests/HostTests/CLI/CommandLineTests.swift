@@ -1,0 +1,111 @@
+import Foundation
+import PipelineHost
+import Testing
+
+/// The `pipeline-host` executable, run as an operator runs it.
+@Suite struct CommandLineTests {
+    struct Run {
+        var status: Int32
+        var reason: Process.TerminationReason
+        var output: String
+        var errors: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProductsDirectory.path + "/pipeline-host")
+        process.arguments = arguments
+        var inherited = ProcessInfo.processInfo.environment
+        inherited.removeValue(forKey: "PIPELINE_PLUGIN_DIR")
+        process.environment = inherited.merging(environment) { _, new in new }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, reason: process.terminationReason,
+            output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func validatePrintsTheJobTable() throws {
+        let run = try Self.run(["validate", "--config", packageRoot + "/pipeline.yaml"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("OK, 8 job types, 4 plugins"))
+        #expect(run.output.contains("JOB TYPE"))
+        #expect(run.output.contains("library_recently_added_check  library"))
+        #expect(run.output.contains("every 5m"))
+    }
+
+    @Test func validateReadsPipelineConfigFromTheEnvironment() throws {
+        let run = try Self.run(["validate"], environment: ["PIPELINE_CONFIG": packageRoot + "/pipeline.yaml"])
+        #expect(run.status == 0, "\(run.errors)")
+    }
+
+    @Test func validatePrintsEveryProblemAndExitsNonZero() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write("pipeline.yaml", """
+            plugins:
+              echo: {path: libFixtureCEcho.so}
+              gone: {path: libGone.so}
+            jobs:
+              echo: {plugin: echo, concurrency: 0, timeout: 10}
+              more: {plugin: gone}
+            """)
+        let run = try Self.run(["validate", "--config", file])
+        #expect(run.reason == .exit && run.status == 1)
+        #expect(run.errors.contains("\(file):3:16: plugins.gone: plugin "))
+        #expect(run.errors.contains("\(file):5:37: jobs.echo.concurrency must be from 1 to 10000, found 0"))
+        #expect(run.errors.contains("\(file):5:49: jobs.echo.timeout: bad duration '10'"))
+        #expect(run.errors.contains("3 problem(s) found"))
+        #expect(run.output.isEmpty)
+    }
+
+    @Test func hostileFilesNeverCrashTheHost() throws {
+        let directory = try TemporaryDirectory()
+        let cases: [[UInt8]] = [
+            [], [0xFF, 0xFE, 0x00], Array("\t- x".utf8), Array(String(repeating: "[", count: 100_000).utf8),
+            Array("a: &a [*a]".utf8), Array("{".utf8), [0x00, 0x01, 0x02], Array("? [a]\n: b\n".utf8),
+        ]
+        for (index, bytes) in cases.enumerated() {
+            let file = directory.path + "/case\(index).yaml"
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let run = try Self.run(["validate", "--config", file])
+            #expect(run.reason == .exit && run.status == 1, "case \(index): \(run.errors)")
+            #expect(run.errors.hasPrefix("\(file):"), "case \(index): \(run.errors)")
+        }
+    }
+
+    @Test func inspectShowsTheDescriptorOrTheRefusal() throws {
+        let good = try Self.run(["plugin", "inspect", ProductsDirectory.plugin("FixtureSwiftEcho")])
+        #expect(good.status == 0)
+        #expect(good.output.contains("org.pipeline.fixture.swiftecho"))
+        #expect(good.output.contains("swift.echo"))
+
+        let json = try Self.run(["plugin", "inspect", "--json", ProductsDirectory.plugin("LibraryABS")])
+        let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let descriptor = object?["descriptor"] as? [String: Any]
+        #expect(descriptor?["jobTypes"] as? [String] == ["scan_library", "library_recently_added_check"])
+
+        let refused = try Self.run(["plugin", "inspect", "--json", ProductsDirectory.plugin("FixtureWrongMajor")])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("\"code\" : \"abiMajorMismatch\""))
+    }
+
+    @Test func pluginRunShowsTheOutcome() throws {
+        let run = try Self.run([
+            "plugin", "run", ProductsDirectory.plugin("FixtureCEcho"), "echo", "--payload", #"{"mode":"effects"}"#,
+        ])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("\"outcome\" : \"done\""))
+        #expect(run.output.contains("\"status\" : \"searching\""))
+        #expect(run.output.contains("\"delayMilliseconds\" : 3000"))
+
+        let failed = try Self.run(["plugin", "run", ProductsDirectory.plugin("SearchProwlarr"), "search_indexers"])
+        #expect(failed.status == 1)
+        #expect(failed.output.contains("search_indexers is not implemented yet in Prowlarr search"))
+    }
+}

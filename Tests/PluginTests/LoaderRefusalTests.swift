@@ -1,0 +1,115 @@
+import PipelineHost
+import Testing
+
+/// Every way the loader refuses a plugin, each with a fixture plugin built by
+/// the package, its own code and its own message.
+@Suite struct LoaderRefusalTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var fixture: String
+        var code: PluginLoadError.Code
+        var problem: String
+        var fix: String
+        var testDescription: String { fixture }
+    }
+
+    static let cases: [Case] = [
+        Case(fixture: "FixtureNoEntry", code: .noEntrySymbol,
+             problem: "it does not export the entry symbol pipeline_plugin_entry_v1 (it exports pipeline_plugin_entry instead)",
+             fix: "define `PP_EXPORT const pp_plugin_descriptor *pipeline_plugin_entry_v1(uint32_t, uint32_t)`"),
+        Case(fixture: "FixtureWrongMajor", code: .abiMajorMismatch,
+             problem: "it is built for plugin ABI 2.0; this host speaks ABI 1.0",
+             fix: "rebuild the plugin against this host's pipeline_plugin.h (ABI 1.x)"),
+        Case(fixture: "FixtureNewerMinor", code: .abiMinorTooNew,
+             problem: "it is built for plugin ABI 1.7, newer than this host's 1.0",
+             fix: "upgrade pipeline-host, or rebuild the plugin against the ABI 1.0 header"),
+        Case(fixture: "FixtureLargeDirtyTail", code: .unknownTrailingFields,
+             problem: "its descriptor is 112 bytes, larger than the 96 this host knows, and byte 96 is not zero",
+             fix: "upgrade pipeline-host, or leave the fields this host does not know zero"),
+        Case(fixture: "FixtureMissingField", code: .missingField,
+             problem: "its descriptor's 'name' is NULL, empty or not UTF-8",
+             fix: "set 'name' to a static string"),
+        Case(fixture: "FixtureNullFunction", code: .missingFunction,
+             problem: "its descriptor's function 'execute' is NULL",
+             fix: "every plugin must provide init, execute and shutdown"),
+        Case(fixture: "FixtureBadSignature", code: .buildSignatureMismatch,
+             problem: "it is built for \"pp1 aarch64-darwin-libc lp64\", and this host is \"pp1 x86_64-linux-gnu lp64\"",
+             fix: "rebuild the plugin for this platform"),
+    ]
+
+    @Test(arguments: cases)
+    func refused(_ testCase: Case) throws {
+        let path = builtPlugin(testCase.fixture)
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.code == testCase.code)
+        #expect(error?.path == path)
+        #expect(error?.problem.contains(testCase.problem) == true, "\(error?.problem ?? "")")
+        #expect(error?.fix.contains(testCase.fix) == true, "\(error?.fix ?? "")")
+        #expect(error?.description.hasPrefix("plugin \(path): ") == true)
+    }
+
+    @Test func missingFileAndNonLibrary() throws {
+        let missing = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: "/nonexistent/libX.so") }
+        #expect(missing?.code == .fileNotFound)
+        let notALibrary = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: packageRoot + "/pipeline.yaml") }
+        #expect(notALibrary?.code == .notLoadable)
+        #expect(notALibrary?.problem.hasPrefix("dlopen failed: ") == true)
+    }
+
+    @Test func olderSmallerDescriptorLoadsWithTheMissingFieldsAbsent() throws {
+        let plugin = try PluginLoader.load(path: builtPlugin("FixtureSmallStruct"))
+        #expect(plugin.info.structSize == UInt32(PluginLoader.minimumDescriptorSize))
+        // The fixture's bytes past struct_size hold a description and a check
+        // function; the host must not have read them.
+        #expect(plugin.info.description == nil)
+        #expect(plugin.info.hasCheck == false)
+        #expect(plugin.info.jobTypes == ["small.echo"])
+    }
+
+    @Test func largerDescriptorWithAZeroTailLoads() throws {
+        let plugin = try PluginLoader.load(path: builtPlugin("FixtureLargeZeroTail"))
+        #expect(plugin.info.structSize == UInt32(PluginLoader.hostDescriptorSize + 16))
+        #expect(plugin.info.description == "A plugin the loader tests use.")
+        #expect(plugin.info.hasCheck)
+    }
+
+    @Test func duplicateJobTypeIsRefused() throws {
+        var set = PluginSet()
+        try set.add(PluginLoader.load(path: builtPlugin("FixtureCEcho")), as: "cecho")
+        let duplicate = try PluginLoader.load(path: builtPlugin("FixtureDuplicateType"))
+        let error = #expect(throws: PluginLoadError.self) { try set.add(duplicate, as: "dup") }
+        #expect(error?.code == .duplicateJobType)
+        #expect(error?.problem.contains("it claims job type 'echo', which plugin 'cecho'") == true)
+        #expect(error?.fix.contains("each job type needs exactly one plugin") == true)
+        #expect(set.members.count == 1)
+    }
+
+    @Test func initThatFailsIsRefusedWithThePluginsReason() throws {
+        let plugin = try PluginLoader.load(path: builtPlugin("FixtureInitFails"))
+        let error = #expect(throws: PluginLoadError.self) {
+            try plugin.start(name: "fixture", configJSON: "{}", logger: .silent)
+        }
+        #expect(error?.code == .initFailed)
+        #expect(error?.problem == "init failed: api_key is missing: set plugins.fixture.config.api_key")
+        #expect(error?.fix == "fix plugins.fixture.config in pipeline.yaml")
+    }
+
+    @Test func swiftPluginInitFailureNamesTheSetting() throws {
+        let plugin = try PluginLoader.load(path: builtPlugin("FixtureSwiftEcho"))
+        let error = #expect(throws: PluginLoadError.self) {
+            try plugin.start(name: "echo", configJSON: #"{"greting":"hi"}"#, logger: .silent)
+        }
+        #expect(error?.problem == "init failed: bad plugin config: missing field 'greeting'")
+    }
+
+    @Test func eachRefusalHasItsOwnMessage() {
+        var problems: Set<String> = []
+        for testCase in Self.cases {
+            do {
+                _ = try PluginLoader.load(path: builtPlugin(testCase.fixture))
+            } catch {
+                problems.insert(error.problem)
+            }
+        }
+        #expect(problems.count == Self.cases.count)
+    }
+}
