@@ -64,6 +64,20 @@ import Testing
         #expect(run.output.isEmpty)
     }
 
+    @Test(arguments: BrokenConfigurationTests.cases)
+    func everyBrokenFileExitsNonZeroWithItsErrors(_ testCase: BrokenConfigurationTests.Case) throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path + "/pipeline.yaml"
+        try Data(testCase.bytes).write(to: URL(fileURLWithPath: file))
+        let run = try Self.run(["validate", "--config", file])
+        #expect(run.reason == .exit && run.status == 1, "\(run.errors)")
+        for (line, column, fragment) in testCase.expected {
+            #expect(run.errors.contains("\(file):\(line):\(column): "), "\(run.errors)")
+            #expect(run.errors.contains(fragment), "\(run.errors)")
+        }
+        #expect(run.errors.contains("\(testCase.expected.count) problem(s) found"))
+    }
+
     @Test func hostileFilesNeverCrashTheHost() throws {
         let directory = try TemporaryDirectory()
         let cases: [[UInt8]] = [
