@@ -73,7 +73,7 @@ var targets: [Target] = [
     .target(
         name: "PipelineHost",
         dependencies: [
-            "PluginABI", "CHiredis", "CLibPQ", "CLibYAML",
+            "PluginABI", "PipelineJSON", "CHiredis", "CLibPQ", "CLibYAML",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ],
@@ -90,7 +90,10 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
 
     // What a Swift plugin author builds on: entry-point export, JSON, outcomes.
-    .target(name: "PluginKit", dependencies: ["PluginABI"], swiftSettings: swiftSettings),
+    .target(name: "PluginKit", dependencies: ["PluginABI", "PipelineJSON"], swiftSettings: swiftSettings),
+
+    // JSONValue, shared by the host and PluginKit.
+    .target(name: "PipelineJSON", swiftSettings: swiftSettings),
 
     .testTarget(
         name: "HostTests",

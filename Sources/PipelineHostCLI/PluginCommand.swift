@@ -80,27 +80,35 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--timeout: \(timeout) is not a duration such as 30s or 5m")
         }
         let plugin: LoadedPlugin
-        let instance: PluginInstance
         do {
             plugin = try PluginLoader.load(path: path)
-            guard plugin.info.jobTypes.contains(jobType) else {
-                printError("plugin \(path) does not handle '\(jobType)'; it handles: \(plugin.info.jobTypes.joined(separator: ", "))")
-                throw ExitCode.failure
-            }
-            instance = try plugin.start(
-                name: "cli", configJSON: pluginConfig, configSource: "--plugin-config", logger: logger)
-        } catch let error as PluginLoadError {
+        } catch {
             printError(error.description)
             throw ExitCode.failure
         }
-        let executor = BlockingExecutor(threads: 1)
+        guard plugin.info.jobTypes.contains(jobType) else {
+            printError("plugin \(path) does not handle '\(jobType)'; it handles: \(plugin.info.jobTypes.joined(separator: ", "))")
+            throw ExitCode.failure
+        }
+        // Plugin code (init included) runs on a worker thread, never on Swift's cooperative pool.
+        let executor = BlockingExecutor(threads: 2)
+        let config = pluginConfig
+        let started = await executor.run {
+            Result { () throws(PluginLoadError) in
+                try plugin.start(name: "cli", configJSON: config, configSource: "--plugin-config", logger: logger)
+            }
+        }
+        guard case .success(let instance)? = started else {
+            if case .failure(let error)? = started { printError(error.description) }
+            throw ExitCode.failure
+        }
         let job = PluginJob(
             id: "cli-\(UUID().uuidString.prefix(8).lowercased())", type: jobType, attempt: attempt,
             maxAttempts: maxAttempts, payloadJSON: payload)
         let outcome = await instance.execute(
             job, on: executor, timeout: limit,
             effects: PluginEffectPolicy(enqueue: .anyJobType, offersRequestTransitions: true))
-        instance.shutdown()
+        await instance.shutdown()
         await executor.shutdown()
         print(try PluginInspection.json(outcome))
         if outcome.kind == .fail || outcome.kind == .retry { throw ExitCode.failure }

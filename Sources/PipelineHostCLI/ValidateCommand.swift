@@ -26,29 +26,41 @@ struct ValidateCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logOptions.makeLogger("pipeline-host.validate", default: .warning)
         let validator = PipelineValidator(startsPlugins: !noStart && !probe, logger: logger)
+        let path = configOptions.path
+        // Plugin code (init) runs on a worker thread, never on Swift's cooperative pool.
+        let executor = BlockingExecutor(threads: 2)
+        let validation = await executor.run { Result { () throws(DiagnosticsError) in try validator.validate(file: path) } }
         let result: PipelineValidator.Result
-        do {
-            result = try validator.validate(file: configOptions.path)
-        } catch {
+        switch validation {
+        case .success(let valid)?:
+            result = valid
+        case .failure(let error)?:
             printError(error.description)
-            printError("\(error.diagnostics.count) problem(s) found in \(configOptions.path)")
+            printError("\(error.diagnostics.count) problem(s) found in \(path)")
+            throw ExitCode.failure
+        case nil:
             throw ExitCode.failure
         }
         print(ValidationSummary.render(result))
         if probe {
-            try await runProbes(result, logger: logger)
+            try await runProbes(result, executor: executor, logger: logger)
         }
     }
 
-    private func runProbes(_ result: PipelineValidator.Result, logger: Logger) async throws {
-        let executor = BlockingExecutor(threads: 2)
-        defer { Task { await executor.shutdown() } }
+    private func runProbes(_ result: PipelineValidator.Result, executor: BlockingExecutor, logger: Logger) async throws {
         var failed = false
         print("")
         for (name, plugin) in result.plugins.members {
             let entry = result.configuration.plugin(named: name)!
-            let instance = try plugin.start(name: name, configJSON: entry.configJSON, logger: logger)
-            defer { instance.shutdown() }
+            let started = await executor.run {
+                Result { () throws(PluginLoadError) in try plugin.start(name: name, configJSON: entry.configJSON, logger: logger) }
+            }
+            guard case .success(let instance)? = started else {
+                if case .failure(let error)? = started { print("probe \(name): FAILED: \(error)") }
+                failed = true
+                continue
+            }
+            defer { Task { await instance.shutdown() } }
             switch await instance.check(on: executor) {
             case nil: print("probe \(name): no check offered")
             case .passed: print("probe \(name): ok")

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import PluginABI
 
@@ -104,7 +103,7 @@ public enum PluginExport {
                 createdAt: Date(timeIntervalSince1970: Double(job.pointee.created_at_ms) / 1000),
                 payloadJSON: job.pointee.payload_json.map { String(cString: $0) } ?? "{}")
             let plugin = instance.plugin
-            let outcome = runBlocking {
+            let outcome = runBlocking(isCancelled: { context.isCancelled }) {
                 do {
                     return try await plugin.execute(input, context: context)
                 } catch {
@@ -120,7 +119,7 @@ public enum PluginExport {
             let instance = Unmanaged<PluginInstance>.fromOpaque(state).takeUnretainedValue()
             let context = JobContext(api: instance.api, call: call)
             let plugin = instance.plugin
-            let failure: JobOutcome? = runBlocking {
+            let failure: JobOutcome? = runBlocking(isCancelled: { context.isCancelled }) {
                 do {
                     try await plugin.check(context: context)
                     return nil
@@ -151,22 +150,3 @@ final class PluginInstance: @unchecked Sendable {
     }
 }
 
-/// Runs `body` to completion on Swift's concurrency runtime and waits for it.
-///
-/// Only for the host's worker threads, which are not the runtime's own (the
-/// ABI promises as much), so waiting here never starves the runtime.
-func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    let box = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.value = await body()
-        done.signal()
-    }
-    done.wait()
-    return box.value!
-}
-
-/// Carries a value out of a task to the thread waiting for it.
-private final class ResultBox<T>: @unchecked Sendable {
-    var value: T?
-}

@@ -78,6 +78,35 @@ import Testing
         #expect(outcome.report.result == nil)
     }
 
+    @Test func hostCancellationReachesASwiftPluginsTask() async throws {
+        let outcome = try await runJob(
+            "FixtureSwiftEcho", "swift.echo", payload: #"{"mode":"sleep"}"#, config: #"{"greeting":"x"}"#,
+            timeout: .milliseconds(200))
+        // Returned once cancelled (not abandoned after the grace period).
+        #expect(outcome.message == "timed out after 200ms (the plugin said: cancelled by the host)")
+    }
+
+    @Test func swiftPluginAsyncCodeRunsOnTheHostsWorkerThread() async throws {
+        let outcome = try await runJob("FixtureSwiftEcho", "swift.echo", payload: #"{"mode":"thread"}"#, config: #"{"greeting":"x"}"#)
+        let thread = try #require(outcome.resultJSON)
+        #expect(thread.contains("TP-#"), "ran on \(thread)")
+    }
+
+    @Test func shutdownNeverFreesStateUnderARunningCall() async throws {
+        let instance = try PluginLoader.load(path: builtPlugin("FixtureCEcho")).start(name: "c", configJSON: "{}", logger: .silent)
+        let executor = BlockingExecutor(threads: 1)
+        let outcome = await instance.execute(
+            PluginJob(id: "1", type: "echo", payloadJSON: #"{"mode":"hang"}"#), on: executor, timeout: .milliseconds(50),
+            cancelGrace: .milliseconds(50), effects: .none)
+        #expect(outcome.timedOut)
+        #expect(instance.runningCalls == 1)
+        #expect(await instance.shutdown(wait: .milliseconds(20)) == false)
+        let refused = await instance.execute(
+            PluginJob(id: "2", type: "echo"), on: executor, timeout: .seconds(1), effects: .none)
+        #expect(refused.kind == .retry)
+        #expect(refused.message == "not run: the host is shutting down")
+    }
+
     @Test func effectsAreCollectedAndCheckedButNotApplied() async throws {
         let c = try await runJob("FixtureCEcho", "echo", payload: #"{"mode":"effects"}"#)
         #expect(c.kind == .done)
@@ -124,8 +153,8 @@ import Testing
         #expect(await instance.check(on: executor) == .passed)
         let small = try PluginLoader.load(path: builtPlugin("FixtureSmallStruct")).start(name: "small", configJSON: "{}", logger: .silent)
         #expect(await small.check(on: executor) == nil)
-        instance.shutdown()
-        instance.shutdown()
+        #expect(await instance.shutdown())
+        #expect(await instance.shutdown() == false)
         await executor.shutdown()
     }
 }

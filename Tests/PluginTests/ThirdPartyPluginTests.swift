@@ -51,7 +51,7 @@ import Testing
         let outcome = await instance.execute(
             PluginJob(id: "job-42", type: "hello.greet", attempt: 2, maxAttempts: 3), on: executor, timeout: .seconds(10),
             effects: .none)
-        instance.shutdown()
+        await instance.shutdown()
         await executor.shutdown()
         #expect(outcome.kind == .done)
         #expect(outcome.resultJSON == #"{"greeting":"hello","job":"job-42","attempt":2}"#)

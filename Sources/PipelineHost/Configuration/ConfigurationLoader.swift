@@ -12,7 +12,7 @@ public struct ConfigurationLoader: Sendable {
     /// nor `PIPELINE_PLUGIN_DIR` says.
     public var defaultPluginDirectory: String
 
-    static let topLevelKeys = ["version", "plugin_dir", "defaults", "redis", "postgres", "admin", "plugins", "jobs"]
+    static let topLevelKeys = ["version", "plugin_dir", "defaults", "redis", "postgres", "admin", "queue", "plugins", "jobs"]
     static let jobSettingKeys = ["concurrency", "priority", "attempts", "backoff", "timeout", "retention", "delay"]
     static let jobKeys = ["plugin"] + jobSettingKeys + ["schedule"]
 
@@ -99,6 +99,7 @@ public struct ConfigurationLoader: Sendable {
         let redis = decodeRedis(top["redis"], reader: reader)
         let postgres = decodePostgres(top["postgres"], reader: reader)
         let admin = decodeAdmin(top["admin"], reader: reader)
+        let queue = decodeQueue(top["queue"], reader: reader)
         let plugins = top["plugins"].map { decodePlugins($0, directory: pluginDirectory, reader: reader) } ?? []
         // Job types may bind to any plugin entry written, even one with a
         // problem of its own (already reported), so that it is not reported twice.
@@ -111,7 +112,7 @@ public struct ConfigurationLoader: Sendable {
 
         return PipelineConfiguration(
             file: file, pluginDirectory: pluginDirectory, defaults: defaults, redis: redis, postgres: postgres,
-            admin: admin, plugins: plugins, jobs: jobs)
+            admin: admin, queue: queue, plugins: plugins, jobs: jobs)
     }
 
     private func decodePlugins(_ node: YAMLNode, directory: String, reader: ConfigurationNodeReader) -> [PluginEntry] {
@@ -445,6 +446,32 @@ public struct ConfigurationLoader: Sendable {
         return settings
     }
 
+    private func decodeQueue(_ node: YAMLNode?, reader: ConfigurationNodeReader) -> QueueSettings {
+        var settings = QueueSettings()
+        let keys = ["lock_duration", "stalled_interval", "max_stalled_count", "drain_delay", "shutdown_grace"]
+        guard let node, let fields = reader.mapping(node, "queue", allowed: keys) else { return settings }
+        for field in fields {
+            let what = "queue.\(field.name)"
+            if field.name == "max_stalled_count" {
+                settings.maxStalledCount = reader.integer(field.value, what, in: 0...1000) ?? settings.maxStalledCount
+                continue
+            }
+            guard let value = reader.duration(field.value, what) else { continue }
+            let minimum: Duration = field.name == "shutdown_grace" ? .zero : .milliseconds(100)
+            guard value >= minimum else {
+                reader.error(at: field.value.location, "\(what) must be at least \(DurationSyntax.format(minimum))")
+                continue
+            }
+            switch field.name {
+            case "lock_duration": settings.lockDuration = value
+            case "stalled_interval": settings.stalledInterval = value
+            case "drain_delay": settings.drainDelay = value
+            default: settings.shutdownGrace = value
+            }
+        }
+        return settings
+    }
+
     // MARK: - Helpers
 
     static func isValidName(_ name: String, allowDots: Bool) -> Bool {
@@ -469,8 +496,11 @@ public struct ConfigurationLoader: Sendable {
 
     /// `url` with any password replaced by `***`, for messages.
     static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
+        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", options: .backwards),
+            at.lowerBound > scheme.upperBound
+        else { return url }
+        let credentials = url[scheme.upperBound..<at.lowerBound]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return url.replacingCharacters(in: url.index(after: colon)..<at.lowerBound, with: "***")
     }
 }

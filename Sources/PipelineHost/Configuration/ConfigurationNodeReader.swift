@@ -184,14 +184,19 @@ final class ConfigurationNodeReader {
             return object
         case .sequence(let items):
             return items.compactMap { jsonObject($0, what) }
-        case .scalar(_, let style):
+        case .scalar(let raw, let style):
             if node.isNull { return NSNull() }
             guard let value = text(node, what) else { return nil }
             guard style == .plain else { return value }
             if ["true", "True", "TRUE"].contains(value) { return true }
             if ["false", "False", "FALSE"].contains(value) { return false }
-            if let integer = Int(value) { return integer }
-            if let double = Double(value), value.contains(where: { $0.isNumber }), !value.contains(where: { $0.isLetter && $0 != "e" && $0 != "E" }) {
+            // A number only when it reads back the same (no leading zeros,
+            // nothing lost), and a fraction only when written in the file,
+            // never from a substituted secret such as an API key.
+            if let integer = Int(value), String(integer) == value { return integer }
+            if raw == value, !raw.contains("$"), let double = Double(value), double.isFinite,
+                value.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
+            {
                 return double
             }
             return value

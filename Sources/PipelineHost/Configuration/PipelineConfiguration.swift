@@ -10,6 +10,8 @@ public struct PipelineConfiguration: Sendable {
     public var redis: RedisSettings
     public var postgres: PostgresSettings
     public var admin: AdminSettings
+    /// How workers hold, renew and recover jobs.
+    public var queue: QueueSettings
     /// The plugins to load, in file order. No other file is ever loaded.
     public var plugins: [PluginEntry]
     /// The job types, in file order.
@@ -207,4 +209,20 @@ public struct AdminSettings: Sendable {
     public var port: Int
     /// The bearer token the admin API requires; empty turns the API off.
     public var token: String
+}
+
+/// How workers hold, renew and recover jobs (BullMQ's worker settings).
+public struct QueueSettings: Sendable {
+    /// How long a taken job's lock lasts; renewed every half of it.
+    public var lockDuration: Duration = .seconds(30)
+    /// How often the stalled check runs (once per interval across all hosts).
+    public var stalledInterval: Duration = .seconds(30)
+    /// How often a job may stall before it fails for good.
+    public var maxStalledCount: Int = 1
+    /// The longest an idle worker waits on the marker before it looks anyway.
+    public var drainDelay: Duration = .seconds(5)
+    /// How long a stopping host lets running jobs finish before it hands them back.
+    public var shutdownGrace: Duration = .seconds(10)
+
+    public init() {}
 }

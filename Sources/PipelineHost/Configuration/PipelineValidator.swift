@@ -41,7 +41,7 @@ public struct PipelineValidator: Sendable {
                 try plugins.add(plugin, as: entry.name)
                 if startsPlugins {
                     let instance = try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
-                    instance.shutdown()
+                    instance.shutdownIfIdle()
                 }
             } catch {
                 let location = error.code == .initFailed ? entry.configLocation : entry.pathLocation

@@ -33,30 +33,30 @@ public final class BlockingExecutor: Sendable {
         try? await pool.runIfActive(body)
     }
 
-    /// Runs `body` with a deadline: when `deadline` passes, `onDeadline` is
-    /// called (to ask the work to stop), and if the work has not returned
-    /// `grace` later, the caller stops waiting for it.
+    /// Runs `body` with a deadline: when `deadline` has passed since `body`
+    /// started on its thread (time spent waiting for a thread does not count),
+    /// `onDeadline` is called (to ask the work to stop), and if the work has
+    /// not returned `grace` later, the caller stops waiting for it.
     public func run<Value: Sendable>(
         deadline: Duration, grace: Duration, onDeadline: @escaping @Sendable () -> Void,
         _ body: @escaping @Sendable () -> Value
     ) async -> TimedResult<Value> {
         await withCheckedContinuation { (continuation: CheckedContinuation<TimedResult<Value>, Never>) in
             let once = ResumeOnce(continuation)
-            let passed = Atomic<Bool>(false)
-            let timer = Task {
-                try? await Task.sleep(for: deadline)
-                guard !Task.isCancelled else { return }
-                passed.store(true, ordering: .sequentiallyConsistent)
-                onDeadline()
-                try? await Task.sleep(for: grace)
-                guard !Task.isCancelled else { return }
-                once.resume(.abandoned)
-            }
             pool.submit { state in
                 guard case .active = state else {
-                    timer.cancel()
                     once.resume(.rejected)
                     return
+                }
+                let passed = Atomic<Bool>(false)
+                let timer = Task {
+                    try? await Task.sleep(for: deadline)
+                    guard !Task.isCancelled else { return }
+                    passed.store(true, ordering: .sequentiallyConsistent)
+                    onDeadline()
+                    try? await Task.sleep(for: grace)
+                    guard !Task.isCancelled else { return }
+                    once.resume(.abandoned)
                 }
                 let value = body()
                 timer.cancel()
@@ -65,9 +65,11 @@ public final class BlockingExecutor: Sendable {
         }
     }
 
-    /// Stops the threads once the work in hand is done.
+    /// Stops taking work and lets the threads end once their work is done.
+    /// Does not wait: a thread stuck in a plugin that ignores cancellation
+    /// must not hold up the process.
     public func shutdown() async {
-        try? await pool.shutdownGracefully()
+        pool.shutdownGracefully { _ in }
     }
 }
 

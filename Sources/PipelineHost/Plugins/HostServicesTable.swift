@@ -43,7 +43,14 @@ enum HostServicesTable {
                 guard let hostContext, let message else { return }
                 let context = Unmanaged<PluginHostContext>.fromOpaque(hostContext).takeUnretainedValue()
                 let text = String(cString: message)
-                let metadataJSON = metadata.map { String(cString: $0) }
+                var metadataJSON = metadata.map { String(cString: $0) }
+                if let raw = metadataJSON,
+                    (try? JSONSerialization.jsonObject(with: Data(raw.utf8))) as? [String: Any] == nil
+                {
+                    metadataJSON = nil
+                    context.logger.warning(
+                        "plugin log metadata is not a JSON object; dropped", metadata: ["plugin": "\(context.name)"])
+                }
                 let eventLevel: PluginLogEvent.Level =
                     switch level {
                     case PP_LOG_DEBUG: .debug
@@ -66,8 +73,10 @@ enum HostServicesTable {
                     case .error: .error
                     }
                 context.logger.log(level: swiftLevel, "\(text)", metadata: logMetadata)
-                call?.update {
-                    $0.events.append(PluginLogEvent(level: eventLevel, message: text, metadataJSON: metadataJSON, time: Date()))
+                if eventLevel != .debug {
+                    call?.update {
+                        $0.events.append(PluginLogEvent(level: eventLevel, message: text, metadataJSON: metadataJSON, time: Date()))
+                    }
                 }
             }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PluginABI
+import Synchronization
 
 /// A plugin file that passed the loader's checks. It stays mapped for the
 /// life of the process; ``start(name:configJSON:logger:)`` creates instances.
@@ -50,44 +51,72 @@ public final class LoadedPlugin: @unchecked Sendable {
 }
 
 /// A started plugin: its state, and the calls into it.
+///
+/// The instance counts the calls running in the plugin, so that `shutdown`
+/// never frees the plugin's state under a call that is still running (one the
+/// host abandoned after its timeout, say); such a state is left alone.
 public final class PluginInstance: @unchecked Sendable {
     /// The plugin's entry name in pipeline.yaml.
     public let name: String
     public let plugin: LoadedPlugin
     private let state: UnsafeMutableRawPointer?
     private let api: UnsafeMutablePointer<pp_host_api>
-    /// Held around `execute` for plugins that set PP_FLAG_SERIAL_EXECUTE.
-    private let serialLock: NSLock?
-    private let shutDown = NSLock()
-    nonisolated(unsafe) private var isShutDown = false
+    /// Lets one execute through at a time, for plugins that set PP_FLAG_SERIAL_EXECUTE.
+    private let serialGate: AsyncGate?
+    private let lifecycle = Mutex<(running: Int, isShutDown: Bool, stateFreed: Bool)>((0, false, false))
 
     init(name: String, plugin: LoadedPlugin, state: UnsafeMutableRawPointer?, api: UnsafeMutablePointer<pp_host_api>) {
         self.name = name
         self.plugin = plugin
         self.state = state
         self.api = api
-        serialLock = plugin.info.serialExecution ? NSLock() : nil
+        serialGate = plugin.info.serialExecution ? AsyncGate() : nil
     }
+
+    /// Counts a call in, unless the instance is shut down.
+    private func enterCall() -> Bool {
+        lifecycle.withLock { state in
+            guard !state.isShutDown else { return false }
+            state.running += 1
+            return true
+        }
+    }
+
+    private func leaveCall() {
+        lifecycle.withLock { $0.running -= 1 }
+    }
+
+    /// The calls running in the plugin now, abandoned ones included.
+    public var runningCalls: Int { lifecycle.withLock { $0.running } }
 
     /// Runs one job on `executor`'s threads.
     ///
     /// - Parameters:
-    ///   - timeout: when the job's time is up, the plugin is asked to stop
+    ///   - timeout: when the job has run this long, the plugin is asked to stop
     ///     (`is_cancelled` turns 1); if it has not returned `cancelGrace`
     ///     later, the host stops waiting and the attempt fails as retryable.
+    ///     Waiting for a thread, or for a serial plugin's previous job, does
+    ///     not count.
     ///   - effects: which follow-up effects the call may ask for.
+    ///   - call: receives the call as soon as it exists, so that the caller
+    ///     can cancel it (a lost lock, a shutdown).
     public func execute(
         _ job: PluginJob, on executor: BlockingExecutor, timeout: Duration, cancelGrace: Duration = .seconds(5),
-        effects: PluginEffectPolicy
+        effects: PluginEffectPolicy, call callHandler: (@Sendable (PluginCall) -> Void)? = nil
     ) async -> PluginCallOutcome {
         let call = PluginCall(purpose: .execute, job: job, effectPolicy: effects)
+        callHandler?(call)
+        guard enterCall() else {
+            return PluginCallOutcome(
+                result: .rejected, report: call.report, timeout: timeout, cancelGrace: cancelGrace, duration: .zero)
+        }
+        await serialGate?.enter()
         let handle = PluginCallRegistry.register(call)
         let handleBits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
         let started = ContinuousClock.now
         let result = await executor.run(deadline: timeout, grace: cancelGrace, onDeadline: { call.cancel() }) {
             [self] () -> pp_outcome in
-            self.serialLock?.lock()
-            defer { self.serialLock?.unlock() }
+            defer { self.leaveCall() }
             let handle = OpaquePointer(bitPattern: handleBits)
             return job.id.withCString { id in
                 job.type.withCString { type in
@@ -101,6 +130,8 @@ public final class PluginInstance: @unchecked Sendable {
                 }
             }
         }
+        if case .rejected = result { leaveCall() }
+        serialGate?.leave()
         PluginCallRegistry.unregister(handle)
         return PluginCallOutcome(
             result: result, report: call.report, timeout: timeout, cancelGrace: cancelGrace,
@@ -111,13 +142,16 @@ public final class PluginInstance: @unchecked Sendable {
     /// configuration right? `nil` when the plugin has no check.
     public func check(on executor: BlockingExecutor, timeout: Duration = .seconds(30)) async -> PluginCheckResult? {
         guard let check = plugin.descriptor.check else { return nil }
+        guard enterCall() else { return .failed("the plugin is shut down") }
         let call = PluginCall(purpose: .check, job: nil, effectPolicy: .none)
         let handle = PluginCallRegistry.register(call)
         let handleBits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
         let result = await executor.run(deadline: timeout, grace: .seconds(5), onDeadline: { call.cancel() }) {
             [self] () -> pp_status in
-            check(self.state, OpaquePointer(bitPattern: handleBits))
+            defer { self.leaveCall() }
+            return check(self.state, OpaquePointer(bitPattern: handleBits))
         }
+        if case .rejected = result { leaveCall() }
         PluginCallRegistry.unregister(handle)
         switch result {
         case .completed(PP_OK, false): return .passed
@@ -130,14 +164,38 @@ public final class PluginInstance: @unchecked Sendable {
         }
     }
 
-    /// Calls the plugin's `shutdown`, once. No call may run at the same time
-    /// or after.
-    public func shutdown() {
-        shutDown.lock()
-        defer { shutDown.unlock() }
-        guard !isShutDown else { return }
-        isShutDown = true
-        plugin.descriptor.shutdown!(state)
+    /// Refuses new calls and calls the plugin's `shutdown`, once, when no call
+    /// is running. If calls are still running after `wait` (abandoned ones
+    /// that ignore cancellation), the plugin's state is left as it is rather
+    /// than freed under them.
+    ///
+    /// - Returns: whether the plugin's `shutdown` ran.
+    @discardableResult
+    public func shutdown(wait: Duration = .seconds(5)) async -> Bool {
+        let first = lifecycle.withLock { state -> Bool in
+            defer { state.isShutDown = true }
+            return !state.isShutDown
+        }
+        guard first else { return false }
+        let deadline = ContinuousClock.now + wait
+        while runningCalls > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return shutdownIfIdle()
+    }
+
+    /// Calls the plugin's `shutdown` now if no call is running, and refuses
+    /// calls from then on. For an instance that never ran a job (`validate`).
+    @discardableResult
+    public func shutdownIfIdle() -> Bool {
+        let idle = lifecycle.withLock { state -> Bool in
+            state.isShutDown = true
+            guard state.running == 0, !state.stateFreed else { return false }
+            state.stateFreed = true
+            return true
+        }
+        if idle { plugin.descriptor.shutdown!(state) }
+        return idle
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import CLibYAML
 
 /// Parses YAML with libyaml into ``YAMLNode``s that remember their place.
@@ -90,33 +91,41 @@ public struct YAMLParser {
         }
     }
 
+    /// Lines whose indentation holds a tab. Lines inside a block scalar
+    /// (after a key ending in `|` or `>`, more indented than that key) are
+    /// content and may hold tabs after their indentation.
     static func tabsInIndentation(in bytes: [UInt8]) -> [SourceLocation] {
         var found: [SourceLocation] = []
-        var line = 1
-        var lineStart = true
-        var column = 1
-        var tabColumn: Int?
-        for byte in bytes {
-            switch byte {
-            case 0x0A:
-                line += 1
-                column = 1
-                lineStart = true
-                tabColumn = nil
-                continue
-            case 0x09 where lineStart:
-                tabColumn = tabColumn ?? column
-            case 0x20 where lineStart, 0x0D where lineStart:
-                break
-            default:
-                if lineStart, let tabColumn, byte != 0x23 {  // a tab before a comment is harmless
-                    found.append(SourceLocation(line: line, column: tabColumn))
-                }
-                lineStart = false
+        var blockParentIndent: Int?
+        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        for (index, line) in lines.enumerated() {
+            let spaces = line.prefix { $0 == 0x20 }.count
+            let rest = line.dropFirst(spaces)
+            let isBlank = rest.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if let parent = blockParentIndent {
+                if isBlank || spaces > parent { continue }
+                blockParentIndent = nil
             }
-            column += 1
+            if rest.first == 0x09, !isBlank, rest.first(where: { $0 != 0x09 && $0 != 0x20 }) != 0x23 {
+                found.append(SourceLocation(line: index + 1, column: spaces + 1))
+                continue
+            }
+            if startsBlockScalar(line) { blockParentIndent = spaces }
         }
         return found
+    }
+
+    /// Whether a line ends with a block scalar indicator (`|`, `>-`, `|+2`…),
+    /// ignoring a trailing comment.
+    private static func startsBlockScalar(_ line: ArraySlice<UInt8>) -> Bool {
+        var text = String(decoding: line, as: UTF8.self)
+        if let comment = text.range(of: " #") { text = String(text[..<comment.lowerBound]) }
+        text = text.trimmingCharacters(in: .whitespaces)
+        guard let indicator = text.lastIndex(where: { $0 == "|" || $0 == ">" }) else { return false }
+        let tail = text[text.index(after: indicator)...]
+        guard tail.allSatisfy({ $0 == "-" || $0 == "+" || $0.isNumber }) else { return false }
+        let before = text[..<indicator].trimmingCharacters(in: .whitespaces)
+        return before.isEmpty || before.hasSuffix(":") || before.hasSuffix("-")
     }
 }
 
@@ -140,7 +149,9 @@ extension YAMLParser {
     fileprivate struct Builder {
         let parser: YAMLParser
         var diagnostics: [Diagnostic] = []
-        var anchors: [String: (node: YAMLNode, weight: Int)] = [:]
+        var anchors: [String: (node: YAMLNode, weight: Int, height: Int)] = [:]
+        /// The deepest level reached so far while building the current node.
+        var deepest = 0
         var nodeCount = 0
         var yaml = yaml_parser_t()
 
@@ -188,6 +199,9 @@ extension YAMLParser {
                 throw Failure()
             }
             let before = nodeCount
+            let deepestBefore = deepest
+            deepest = depth
+            defer { deepest = max(deepest, deepestBefore) }
             try count(1, at: location)
             let built: YAMLNode
             let anchor: String?
@@ -208,7 +222,13 @@ extension YAMLParser {
                     fail(at: location, "alias *\(name) names no anchor defined before it")
                     throw Failure()
                 }
-                // The alias costs what its target holds, without expanding it.
+                // The alias costs what its target holds, without expanding it,
+                // and reaches as deep as its target does.
+                guard depth + target.height < parser.limits.maxDepth else {
+                    fail(at: location, "alias *\(name) nests deeper than \(parser.limits.maxDepth) levels; flatten the document")
+                    throw Failure()
+                }
+                deepest = max(deepest, depth + target.height)
                 try count(target.weight, at: location, alias: name)
                 return YAMLNode(target.node.kind, at: location)
             case .sequenceStart(let sequenceAnchor, let tag):
@@ -229,7 +249,7 @@ extension YAMLParser {
                 throw Failure()
             }
             if let anchor {
-                anchors[anchor] = (built, nodeCount - before)
+                anchors[anchor] = (built, nodeCount - before, deepest - depth)
             }
             return built
         }

@@ -190,7 +190,8 @@ typedef struct pp_host_api {
     /** [call] Returns 1 once the host wants the call to stop (the job's
      *  timeout expired, the host is shutting down, or the request was
      *  cancelled), else 0. Poll it between steps of long work and return
-     *  PP_OUTCOME_RETRY promptly when it says 1. Cheap: an atomic load. */
+     *  PP_OUTCOME_RETRY promptly when it says 1. Cheap enough to call
+     *  every millisecond. */
     uint32_t (*is_cancelled)(pp_call *call);
 
     /** [call] Sets the job's result (any JSON value), kept with a

@@ -57,6 +57,32 @@ import Testing
         #expect(b.concurrency == 6 && b.timeout == .seconds(1800) && b.plugin == "p")
     }
 
+    @Test func substitutedSecretsStayStrings() throws {
+        let configuration = try load(
+            """
+            plugins:
+              p:
+                path: libP.so
+                config:
+                  key: ${KEY}
+                  long: ${LONG}
+                  exp: ${EXP}
+                  port: ${PORT}
+                  ratio: 0.5
+            jobs:
+              a: {plugin: p}
+            """, environment: ["KEY": "0042", "LONG": "12345678901234567890123", "EXP": "1e999", "PORT": "8080"])
+        #expect(configuration.plugins[0].configJSON
+            == #"{"exp":"1e999","key":"0042","long":"12345678901234567890123","port":8080,"ratio":0.5}"#)
+    }
+
+    @Test func passwordsNeverAppearInMessages() {
+        let yaml = "redis:\n  url: \"redis://:hunter2@\"\nplugins: {p: {path: x.so}}\njobs: {a: {plugin: p}}\n"
+        let error = #expect(throws: DiagnosticsError.self) { try load(yaml) }
+        #expect(error?.description.contains("hunter2") == false)
+        #expect(error?.description.contains("redis://:***@") == true)
+    }
+
     @Test func variablesAreSubstitutedInValuesOnly() throws {
         let configuration = try load(
             """

@@ -49,6 +49,17 @@ import Testing
 
     @Test func tabsAfterIndentationAreFine() throws {
         #expect(try parser.parse(Array("a: \"x\ty\"\n# \tcomment\n".utf8)) != nil)
+        let script = "config:\n  script: |\n    make\n    \tcd build && make\n  other: 1\n"
+        #expect(try parser.parse(Array(script.utf8)) != nil)
+    }
+
+    @Test func aliasesCannotNestPastTheLimit() {
+        var text = "a0: &a0 [x]\n"
+        for level in 1...40 {
+            text += "a\(level): &a\(level) [[[*a\(level - 1)]]]\n"
+        }
+        let error = #expect(throws: DiagnosticsError.self) { try parser.parse(Array(text.utf8)) }
+        #expect(error?.diagnostics.first?.message.contains("nests deeper than 64 levels") == true)
     }
 }
 

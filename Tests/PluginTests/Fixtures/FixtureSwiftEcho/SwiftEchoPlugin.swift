@@ -1,3 +1,4 @@
+import Foundation
 import PluginABI
 import PluginKit
 
@@ -48,6 +49,12 @@ struct SwiftEchoPlugin: PipelinePlugin {
             }
             try context.checkCancellation()
             return .done()
+        case "sleep":
+            // Only the host's cancellation, reaching this task, ends this early.
+            try await Task.sleep(for: .seconds(30))
+            return .done()
+        case "thread":
+            return .done(["thread": .string(currentThreadName())])
         case "effects":
             try context.requestTransition(requestID: "req-9", to: "downloading", details: ["reason": "added"])
             try context.enqueue("echo", payload: ["mode": "done"] as JSONValue, delay: .seconds(3), jobID: "follow-1")
@@ -58,4 +65,10 @@ struct SwiftEchoPlugin: PipelinePlugin {
             return .done(["greeting": .string(greeting), "title": payload.title.map(JSONValue.string) ?? .null])
         }
     }
+}
+
+/// The name of the thread running this code, as Linux knows it.
+func currentThreadName() -> String {
+    ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?")
+        .trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -1,0 +1,2 @@
+// Plugin authors get JSONValue with PluginKit.
+@_exported import PipelineJSON
