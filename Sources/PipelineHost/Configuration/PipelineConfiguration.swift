@@ -95,6 +95,14 @@ public struct JobPriority: Sendable, Hashable, CustomStringConvertible {
         self.value = value
     }
 
+    /// A name (`high`, `medium`, `low`, `none`) or a number from 0 to ``maximum``.
+    public static func parse(_ text: String) -> JobPriority? {
+        if let level = levels.first(where: { $0.name == text.lowercased() }) { return JobPriority(value: level.value) }
+        if text.lowercased() == "none" { return JobPriority.none }
+        guard let number = Int(text), (0...maximum).contains(number) else { return nil }
+        return JobPriority(value: number)
+    }
+
     public var description: String {
         if let level = Self.levels.first(where: { $0.value == value }) { return "\(level.name) (\(value))" }
         return value == 0 ? "none (0)" : "\(value)"

@@ -74,7 +74,7 @@ import Testing
         Case(name: "syntax error", bytes: text("plugins:\n  echo: [a, b\njobs: {}\n"),
              expected: [(3, 5, "YAML syntax error")]),
         Case(name: "job type bound to a plugin that does not handle it", bytes: text(header + "  other:\n    plugin: echo\n"),
-             expected: [(8, 13, "job type 'other' is bound to plugin 'echo' (C echo fixture), which does not handle it; it handles: echo, c.echo")]),
+             expected: [(8, 13, "job type 'other' is bound to plugin 'echo' (C echo fixture), which does not handle it; it handles: echo, c.echo, work, slow")]),
         Case(name: "missing sections", bytes: text("redis:\n  url: redis://127.0.0.1\n"),
              expected: [(1, 1, "missing key 'plugins' at the top level"), (1, 1, "missing key 'jobs' at the top level")]),
         Case(name: "second document", bytes: text(header + "---\nplugins: {}\n"),

@@ -8,10 +8,19 @@
  *   {"mode":"reschedule"}  comes back in 10 s with payload {"polls":1}
  *   {"mode":"wait_cancel"} blocks until the host cancels the call
  *   {"mode":"hang"}        ignores cancellation and blocks for 3 s
+ *   {"mode":"probe", "sleep_ms":N, "fail_until_attempt":A}
+ *                          for queue tests: sleeps N ms, fails (retry, no
+ *                          delay of its own) while job->attempt < A, else
+ *                          answers {"seq":S,"running":R,"attempt":A} where S
+ *                          counts finished probes in this process and R is
+ *                          how many probes were running when it started
  *   {"mode":"effects"}     asks for a request transition and a follow-up job
  *   {"mode":"bogus"}       returns an outcome that does not exist
  */
 #include <pipeline_plugin.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -75,8 +84,39 @@ static int fx_mode(const pp_job *job, const char *mode) {
     return strstr(job->payload_json, needle) != NULL;
 }
 
+static atomic_int fx_probe_sequence;
+static atomic_int fx_probe_running;
+
+/* The integer after "key": in the payload, or `fallback`. */
+static long fx_number(const pp_job *job, const char *key, long fallback) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\":", key);
+    const char *found = strstr(job->payload_json, needle);
+    return found ? strtol(found + strlen(needle), NULL, 10) : fallback;
+}
+
+static __attribute__((unused)) pp_outcome fx_probe(const pp_host_api *host, const pp_job *job, pp_call *call) {
+    int running = atomic_fetch_add(&fx_probe_running, 1) + 1;
+    long sleep_ms = fx_number(job, "sleep_ms", 0);
+    if (sleep_ms > 0) {
+        struct timespec pause = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    atomic_fetch_sub(&fx_probe_running, 1);
+    if ((long)job->attempt < fx_number(job, "fail_until_attempt", 0)) {
+        host->set_error(call, "probe: failing this attempt on purpose", NULL);
+        return PP_OUTCOME_RETRY;
+    }
+    char result[128];
+    snprintf(result, sizeof result, "{\"seq\":%d,\"running\":%d,\"attempt\":%u}",
+             atomic_fetch_add(&fx_probe_sequence, 1) + 1, running, job->attempt);
+    host->set_result(call, result);
+    return PP_OUTCOME_DONE;
+}
+
 static __attribute__((unused)) pp_outcome fx_execute(void *state, const pp_job *job, pp_call *call) {
     const pp_host_api *host = ((fx_state *)state)->host;
+    if (fx_mode(job, "probe")) return fx_probe(host, job, call);
     if (fx_mode(job, "retry")) {
         host->set_error(call, "the service answered 503; trying again", NULL);
         host->set_delay(call, 1500);

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A running host: one ``QueueWorker`` per job type of a validated
+/// configuration, its plugins started, its Redis connections open.
+///
+/// As a `Service` it runs until a graceful shutdown (SIGTERM or SIGINT under
+/// a `ServiceGroup`), then stops taking jobs, lets running ones finish within
+/// `queue.shutdown_grace`, and hands the rest back.
+public final class PipelineRuntime: Service, Sendable {
+    public let configuration: PipelineConfiguration
+    /// This host's id: part of every lock token it writes.
+    public let hostID: String
+    public let redis: RedisClient
+    let pluginExecutor: BlockingExecutor
+    let redisExecutor: BlockingExecutor
+    private let workers: [QueueWorker]
+    private let instances: [PluginInstance]
+    public let queues: [String: JobQueue]
+    private let logger: Logger
+
+    /// Starts every plugin (its `init`, on a worker thread) and prepares a
+    /// worker per job type. Jobs are taken only once ``run()`` runs.
+    public static func start(
+        _ validated: PipelineValidator.Result, hostID: String = PipelineRuntime.defaultHostID(), logger: Logger
+    ) async throws -> PipelineRuntime {
+        let configuration = validated.configuration
+        let url = try RedisURL(parsing: configuration.redis.url)
+        let totalConcurrency = configuration.jobs.reduce(0) { $0 + $1.concurrency }
+        let pluginExecutor = BlockingExecutor(threads: totalConcurrency + 2)
+        let redisExecutor = BlockingExecutor(threads: configuration.jobs.count * 3 + 4)
+        var instances: [String: PluginInstance] = [:]
+        for entry in configuration.plugins {
+            guard let plugin = validated.plugins.plugin(named: entry.name) else { continue }
+            let started = await pluginExecutor.run {
+                Result { () throws(PluginLoadError) in
+                    try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
+                }
+            }
+            switch started {
+            case .success(let instance)?: instances[entry.name] = instance
+            case .failure(let error)?: throw error
+            case nil: throw QueueError.unexpected("the host is shutting down")
+            }
+        }
+        return PipelineRuntime(
+            configuration: configuration, hostID: hostID, url: url, pluginExecutor: pluginExecutor,
+            redisExecutor: redisExecutor, instances: instances, logger: logger)
+    }
+
+    private init(
+        configuration: PipelineConfiguration, hostID: String, url: RedisURL, pluginExecutor: BlockingExecutor,
+        redisExecutor: BlockingExecutor, instances: [String: PluginInstance], logger: Logger
+    ) {
+        self.configuration = configuration
+        self.hostID = hostID
+        self.pluginExecutor = pluginExecutor
+        self.redisExecutor = redisExecutor
+        var logger = logger
+        logger[metadataKey: "host"] = "\(hostID)"
+        self.logger = logger
+        let clientName = "\(configuration.redis.prefix):pipeline-host:\(hostID)"
+        redis = RedisClient(url: url, name: clientName, executor: redisExecutor, maxIdleConnections: 16, logger: logger)
+        var queues: [String: JobQueue] = [:]
+        var targets: [String: (queue: JobQueue, settings: JobTypeConfiguration)] = [:]
+        for job in configuration.jobs {
+            let queue = JobQueue(name: job.name, prefix: configuration.redis.prefix, client: redis)
+            queues[job.name] = queue
+            targets[job.name] = (queue, job)
+        }
+        self.queues = queues
+        let followUps = FollowUpDispatcher(targets: targets, logger: logger)
+        let effects = PluginEffectPolicy(enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true)
+        workers = configuration.jobs.compactMap { job in
+            guard let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
+            return QueueWorker(
+                settings: job, queue: queue, plugin: instance, executor: pluginExecutor,
+                queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps, logger: logger)
+        }
+        self.instances = Array(instances.values)
+    }
+
+    /// A host id unique to this process: the host name, the pid and a random part.
+    public static func defaultHostID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return "\(host)-\(getpid())-\(UUID().uuidString.prefix(6).lowercased())"
+    }
+
+    /// Runs every worker until a graceful shutdown, then settles their jobs,
+    /// stops the plugins and returns.
+    public func run() async throws {
+        logger.info("pipeline-host running", metadata: ["job_types": "\(workers.count)", "redis": "\(redis.url)"])
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for worker in workers {
+                    group.addTask { await worker.run() }
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginStop()
+        }
+        for instance in instances { await instance.shutdown() }
+        await pluginExecutor.shutdown()
+        await redisExecutor.shutdown()
+        logger.info("pipeline-host stopped")
+    }
+
+    /// Stops taking jobs; ``run()`` returns once running jobs are settled.
+    public func beginStop() {
+        logger.info("stopping: no new jobs; running jobs may finish", metadata: ["grace": "\(DurationSyntax.format(configuration.queue.shutdownGrace))"])
+        for worker in workers { worker.beginStop() }
+    }
+
+    /// The jobs running on this host now, by job type.
+    public var runningJobs: [String: Int] {
+        Dictionary(uniqueKeysWithValues: workers.map { ($0.settings.name, $0.runningCount) })
+    }
+
+    /// Adds a job of `jobType` with the job type's settings, overridden by `options`.
+    public func enqueue(_ jobType: String, payloadJSON: String, adjust: (inout JobOptions) -> Void = { _ in })
+        async throws(QueueError) -> String
+    {
+        guard let queue = queues[jobType], let settings = configuration.job(named: jobType) else {
+            throw .unknownJobType(jobType)
+        }
+        var options = JobOptions(for: settings)
+        adjust(&options)
+        return try await queue.add(dataJSON: payloadJSON, options: options)
+    }
+}

@@ -1,0 +1,328 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs the jobs of one job type on this host: at most `concurrency` at once.
+///
+/// One loop talks to Redis for the job type. Each turn it finishes every job
+/// that completed since the last turn and takes as many new jobs as slots are
+/// free, in one script call ("finish and take"); with many slots, completions
+/// that arrive while a call is in flight go together in the next one. When
+/// the queue is empty the loop waits on the queue's marker with BZPOPMIN (no
+/// polling). Beside it, the worker renews its jobs' locks and runs the
+/// stalled check. On ``beginStop()`` it takes no more jobs, lets running ones
+/// finish within the shutdown grace, then hands the rest back to `wait` at
+/// once, so that another host takes them without waiting for the stalled check.
+final class QueueWorker: Sendable {
+    let settings: JobTypeConfiguration
+    let queue: JobQueue
+    let plugin: PluginInstance
+    let executor: BlockingExecutor
+    let queueSettings: QueueSettings
+    let hostID: String
+    let logger: Logger
+    let effects: PluginEffectPolicy
+    /// Adds the follow-up jobs of a completed job, before it is finished.
+    let followUps: FollowUpDispatcher
+
+    private let state = Mutex(State())
+    private let signals: AsyncStream<Void>
+    private let signal: AsyncStream<Void>.Continuation
+
+    private struct State {
+        var running: [String: RunningJob] = [:]
+        var completions: [Completion] = []
+        var markerFired = false
+        var stopping = false
+        var handBackNow = false
+    }
+
+    private struct RunningJob {
+        var token: String
+        var call: PluginCall?
+    }
+
+    struct Completion: Sendable {
+        var finish: JobFinish
+        var effects: [PluginEffect]
+    }
+
+    init(
+        settings: JobTypeConfiguration, queue: JobQueue, plugin: PluginInstance, executor: BlockingExecutor,
+        queueSettings: QueueSettings, hostID: String, effects: PluginEffectPolicy, followUps: FollowUpDispatcher,
+        logger: Logger
+    ) {
+        self.settings = settings
+        self.queue = queue
+        self.plugin = plugin
+        self.executor = executor
+        self.queueSettings = queueSettings
+        self.hostID = hostID
+        self.effects = effects
+        self.followUps = followUps
+        var logger = logger
+        logger[metadataKey: "job_type"] = "\(settings.name)"
+        self.logger = logger
+        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The jobs running now.
+    var runningCount: Int { state.withLock { $0.running.count } }
+
+    /// Stops taking jobs; running ones finish within the shutdown grace, then
+    /// the rest are handed back. ``run()`` returns when all is settled.
+    func beginStop() {
+        let first = state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return !state.stopping
+        }
+        signal.yield()
+        guard first else { return }
+        let grace = queueSettings.shutdownGrace
+        Task { [self] in
+            try? await Task.sleep(for: grace)
+            state.withLock { $0.handBackNow = true }
+            signal.yield()
+        }
+    }
+
+    private var isStopping: Bool { state.withLock { $0.stopping } }
+
+    // MARK: - The loop
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.renewLocksPeriodically() }
+            group.addTask { await self.checkStalledPeriodically() }
+            await loop(group: &group)
+            group.cancelAll()
+        }
+    }
+
+    private func loop(group: inout DiscardingTaskGroup) async {
+        var free = settings.concurrency
+        var mayHaveWork = true
+        var nextDue: Int64 = 0
+        var sequence = 0
+        var markerWaiter: Task<Void, Never>?
+        var signalIterator = signals.makeAsyncIterator()
+        defer { markerWaiter?.cancel() }
+        while true {
+            let (completions, stopping, handBack, markerFired) = state.withLock { state in
+                defer {
+                    state.completions.removeAll(keepingCapacity: true)
+                    state.markerFired = false
+                }
+                return (state.completions, state.stopping, state.handBackNow, state.markerFired)
+            }
+            free += completions.count
+            if markerFired {
+                mayHaveWork = true
+                markerWaiter = nil
+            }
+            var finishes = completions.map(\.finish)
+            if handBack { finishes += takeBackRunningJobs() }
+            if stopping, finishes.isEmpty, runningCount == 0 { return }
+            let want = stopping ? 0 : (mayHaveWork ? free : 0)
+            if !finishes.isEmpty || want > 0 {
+                await followUps.apply(completions)
+                sequence += 1
+                let tokenBase = "\(hostID):\(sequence)"
+                let finishBatch = finishes
+                let result = try? await queue.client.withReconnect("finish and take jobs", shouldGiveUp: { self.isHandingBack }) {
+                    () throws(RedisError) in
+                    try await self.queue.finishAndTake(
+                        finishBatch, take: want, tokenBase: tokenBase, lockDuration: self.queueSettings.lockDuration)
+                }
+                guard let result else { continue }
+                for (finish, code) in zip(finishes, result.codes) where code != 0 {
+                    logger.warning(
+                        "a finished job was no longer this host's; another attempt runs or will run elsewhere",
+                        metadata: ["job_id": "\(finish.id)", "code": "\(code)"])
+                }
+                for job in result.jobs { start(job, group: &group) }
+                free -= result.jobs.count
+                mayHaveWork = want > 0 && result.jobs.count == want
+                nextDue = result.nextDueMilliseconds
+                continue
+            }
+            if free > 0, !stopping, markerWaiter == nil {
+                let due = nextDue
+                markerWaiter = Task { await self.waitForMarker(nextDue: due) }
+            }
+            _ = await signalIterator.next()
+        }
+    }
+
+    private var isHandingBack: Bool { state.withLock { $0.handBackNow } }
+
+    /// The running jobs, taken from their calls: the calls are cancelled and
+    /// their outcomes will be ignored.
+    private func takeBackRunningJobs() -> [JobFinish] {
+        let running = state.withLock { state -> [String: RunningJob] in
+            defer { state.running.removeAll() }
+            return state.running
+        }
+        if !running.isEmpty {
+            logger.notice("handing running jobs back to the queue", metadata: ["count": "\(running.count)"])
+        }
+        return running.map { id, job in
+            job.call?.cancel()
+            return JobFinish(id: id, token: job.token, kind: .handBack)
+        }
+    }
+
+    // MARK: - Jobs
+
+    private func start(_ job: TakenJob, group: inout DiscardingTaskGroup) {
+        let options = job.options
+        let attempts = options.attempts ?? settings.attempts
+        if let reason = job.deferredFailure {
+            let finish = JobFinish(
+                id: job.id, token: job.token, kind: .failed(reason: reason),
+                keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts)
+            state.withLock { $0.completions.append(Completion(finish: finish, effects: [])) }
+            signal.yield()
+            return
+        }
+        state.withLock { $0.running[job.id] = RunningJob(token: job.token) }
+        let input = PluginJob(
+            id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
+            payloadJSON: job.dataJSON, createdAtMilliseconds: job.timestamp)
+        group.addTask { [self] in
+            let outcome = await plugin.execute(
+                input, on: executor, timeout: settings.timeout, effects: effects,
+                call: { call in self.state.withLock { $0.running[job.id]?.call = call } })
+            await record(outcome, of: job.id)
+            let resolution = AttemptResolution(
+                outcome: outcome, options: options, attemptsMade: job.attemptsMade, settings: settings,
+                random: Double.random(in: 0..<1))
+            let finish = JobFinish(
+                id: job.id, token: job.token, kind: resolution.kind, keep: resolution.keep, attempts: resolution.attempts)
+            let taken = state.withLock { state -> Bool in
+                guard state.running.removeValue(forKey: job.id) != nil else { return false }
+                state.completions.append(Completion(finish: finish, effects: outcome.kind == .done ? outcome.report.effects : []))
+                return true
+            }
+            if taken { signal.yield() }
+        }
+    }
+
+    /// Writes what the plugin logged and its last progress to the job in Redis.
+    private func record(_ outcome: PluginCallOutcome, of jobID: String) async {
+        let lines = outcome.report.events.map { event in
+            "[\(event.level.rawValue)] \(event.message)" + (event.metadataJSON.map { " \($0)" } ?? "")
+        }
+        if outcome.timedOut { logger.warning("job timed out", metadata: ["job_id": "\(jobID)"]) }
+        do {
+            try await queue.appendLog(jobID: jobID, lines: lines)
+            if let progress = outcome.report.progress {
+                let json = progress.detailsJSON.map { #"{"percent":\#(progress.percent),"details":\#($0)}"# } ?? "\(progress.percent)"
+                try await queue.recordProgress(jobID: jobID, json: json)
+            }
+        } catch {
+            logger.warning("could not record the job's log", metadata: ["job_id": "\(jobID)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: - Waking up
+
+    /// Waits on the queue's marker until a job may be ready: a "ready" marker,
+    /// a delayed job coming due, or the drain delay passing. Then wakes the loop.
+    private func waitForMarker(nextDue: Int64) async {
+        defer {
+            state.withLock { $0.markerFired = true }
+            signal.yield()
+        }
+        var due = nextDue
+        while !Task.isCancelled {
+            let now = JobQueue.nowMilliseconds
+            var wait = queueSettings.drainDelay
+            if due > 0 {
+                if due <= now { return }
+                wait = min(wait, .milliseconds(due - now))
+            }
+            let seconds = String(format: "%.3f", max(0.01, Double(wait.milliseconds) / 1000))
+            let readTimeout = queueSettings.drainDelay + .seconds(10)
+            let reply = try? await queue.client.withReconnect("wait for jobs", shouldGiveUp: { Task.isCancelled }) {
+                () throws(RedisError) in
+                try await self.blockingConnection(readTimeout: readTimeout) { connection throws(RedisError) in
+                    try connection.send(["BZPOPMIN", self.queue.key("marker"), seconds])
+                }
+            }
+            guard let reply, case .array(let items) = reply, items.count == 3, let score = items[2].text.flatMap(Double.init)
+            else { return }  // timed out: look anyway
+            if Int64(score) <= JobQueue.nowMilliseconds { return }
+            due = Int64(score)  // a delayed job's due time: wait for it
+        }
+    }
+
+    private let markerConnection = Mutex<RedisConnectionBox?>(nil)
+
+    /// Runs `body` on this worker's own blocking connection (BZPOPMIN must not
+    /// hold a pooled one), opening it when needed.
+    private func blockingConnection(
+        readTimeout: Duration, _ body: @escaping @Sendable (RedisConnection) throws(RedisError) -> RedisValue
+    ) async throws(RedisError) -> RedisValue {
+        let existing = markerConnection.withLock { $0 }
+        let box: RedisConnectionBox
+        if let existing, !existing.connection.isBroken {
+            box = existing
+        } else {
+            box = try await queue.client.dedicatedConnection(readTimeout: readTimeout)
+            markerConnection.withLock { $0 = box }
+        }
+        let result = await queue.client.executor.run { () -> Result<RedisValue, RedisError> in
+            do throws(RedisError) { return .success(try body(box.connection)) } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let value)?: return value
+        case .failure(let error)?: throw error
+        case nil: throw .connection("the host is shutting down")
+        }
+    }
+
+    // MARK: - Locks and stalled jobs
+
+    private func renewLocksPeriodically() async {
+        let interval = queueSettings.lockDuration / 2
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            let held = state.withLock { $0.running.map { (id: $0.key, token: $0.value.token) } }
+            guard !held.isEmpty else { continue }
+            do {
+                let lost = try await queue.extendLocks(held, lockDuration: queueSettings.lockDuration)
+                for id in lost {
+                    logger.warning("lost the lock of a running job; stopping it", metadata: ["job_id": "\(id)"])
+                    let call = state.withLock { $0.running.removeValue(forKey: id)?.call }
+                    call?.cancel()
+                }
+            } catch where !Task.isCancelled {
+                logger.warning("could not renew job locks", metadata: ["error": "\(error)"])
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func checkStalledPeriodically() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: queueSettings.stalledInterval)
+            if Task.isCancelled { return }
+            do {
+                let recovered = try await queue.recoverStalled(
+                    interval: queueSettings.stalledInterval, maxStalledCount: queueSettings.maxStalledCount)
+                if !recovered.isEmpty {
+                    logger.notice("recovered stalled jobs", metadata: ["job_ids": "\(recovered.joined(separator: ","))"])
+                    state.withLock { $0.markerFired = true }
+                    signal.yield()
+                }
+            } catch where !Task.isCancelled {
+                logger.warning("stalled check failed", metadata: ["error": "\(error)"])
+            } catch {
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Logging
+import PipelineHost
+import ServiceLifecycle
+
+/// `pipeline-host run`: the host itself.
+struct HostRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the host: take and run the jobs of every job type in pipeline.yaml.",
+        discussion: """
+            Validates pipeline.yaml and its plugins, starts the plugins, and runs up to each job type's \
+            concurrency of jobs at once. SIGTERM or SIGINT stops it gracefully: no new jobs; running ones may \
+            finish within queue.shutdown_grace; the rest go back to the queue for another host at once.
+            """)
+
+    @OptionGroup var configOptions: ConfigOptions
+    @OptionGroup var logOptions: LogOptions
+
+    @Option(name: .long, help: "This host's id in lock tokens and logs (default: hostname-pid-random).")
+    var hostID: String?
+
+    func run() async throws {
+        let logger = logOptions.makeLogger("pipeline-host", default: .info)
+        let validated = try await validatedPipeline(configOptions.path, logger: logger)
+        let runtime = try await PipelineRuntime.start(
+            validated, hostID: hostID ?? PipelineRuntime.defaultHostID(), logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: runtime)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Validates `path` on a worker thread (plugin init runs there), printing
+/// every problem and exiting 1 if there is one.
+func validatedPipeline(_ path: String, startsPlugins: Bool = false, logger: Logger) async throws -> PipelineValidator.Result {
+    let validator = PipelineValidator(startsPlugins: startsPlugins, logger: logger)
+    let executor = BlockingExecutor(threads: 1)
+    defer { Task { await executor.shutdown() } }
+    let validation = await executor.run { Result { () throws(DiagnosticsError) in try validator.validate(file: path) } }
+    switch validation {
+    case .success(let result)?:
+        return result
+    case .failure(let error)?:
+        printError(error.description)
+        printError("\(error.diagnostics.count) problem(s) found in \(path)")
+        throw ExitCode.failure
+    case nil:
+        throw ExitCode.failure
+    }
+}

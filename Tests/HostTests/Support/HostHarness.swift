@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import PipelineHost
+
+/// A pipeline for queue tests: the C echo fixture as plugin `probe`, one job
+/// type `work` (and any more given), on a private Redis and key prefix.
+struct QueueTestPipeline {
+    let directory: TemporaryDirectory
+    let file: String
+    let prefix: String
+
+    init(redis: RedisServer, jobs: String = "work: {plugin: probe}", queue: String = "") throws {
+        directory = try TemporaryDirectory()
+        prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
+        file = try directory.write(
+            "pipeline.yaml",
+            """
+            redis: {url: "\(redis.url)", prefix: \(prefix)}
+            queue: {drain_delay: 1s\(queue.isEmpty ? "" : ", " + queue)}
+            plugins:
+              probe: {path: libFixtureCEcho.so}
+            jobs:
+              \(jobs)
+            """)
+    }
+
+    func validated() throws -> PipelineValidator.Result {
+        try PipelineValidator(
+            loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path),
+            startsPlugins: false, logger: .silent
+        ).validate(file: file)
+    }
+
+    /// A runtime in this process.
+    func runtime(hostID: String = "test-host") async throws -> PipelineRuntime {
+        try await PipelineRuntime.start(validated(), hostID: hostID, logger: .silent)
+    }
+
+    /// A queue client for setting up and reading jobs.
+    func queue(_ name: String = "work", client: RedisClient) -> JobQueue {
+        JobQueue(name: name, prefix: prefix, client: client)
+    }
+}
+
+/// A RedisClient for a test.
+func testClient(_ redis: RedisServer) throws -> RedisClient {
+    RedisClient(url: try RedisURL(parsing: redis.url), executor: BlockingExecutor(threads: 4), logger: .silent)
+}
+
+/// `pipeline-host run` as a separate process, for the drills that kill or stop it.
+final class HostProcess: @unchecked Sendable {
+    let child: ChildProcess
+    let log: String
+
+    init(config: String, hostID: String, directory: TemporaryDirectory) throws {
+        log = directory.path + "/\(hostID).log"
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "PIPELINE_PLUGIN_DIR")
+        child = try ChildProcess(
+            ProductsDirectory.path + "/pipeline-host",
+            ["run", "--config", config, "--host-id", hostID, "--log-level", "info"], environment: environment,
+            logFile: log)
+    }
+
+    func kill() { child.kill() }
+
+    func terminate() { child.signal(SIGTERM) }
+
+    /// Waits for the host to exit and returns its exit code (nil if killed).
+    func exitCode() async throws -> Int32? {
+        try await child.waitForExit()
+        return child.exitCode
+    }
+
+    var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+}
