@@ -25,25 +25,10 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logOptions.makeLogger("pipeline-host.validate", default: .warning)
-        let validator = PipelineValidator(startsPlugins: !noStart && !probe, logger: logger)
-        let path = configOptions.path
-        // Plugin code (init) runs on a worker thread, never on Swift's cooperative pool.
-        let executor = BlockingExecutor(threads: 2)
-        let validation = await executor.run { Result { () throws(DiagnosticsError) in try validator.validate(file: path) } }
-        let result: PipelineValidator.Result
-        switch validation {
-        case .success(let valid)?:
-            result = valid
-        case .failure(let error)?:
-            printError(error.description)
-            printError("\(error.diagnostics.count) problem(s) found in \(path)")
-            throw ExitCode.failure
-        case nil:
-            throw ExitCode.failure
-        }
+        let result = try await validatedPipeline(configOptions.path, startsPlugins: !noStart && !probe, logger: logger)
         print(ValidationSummary.render(result))
         if probe {
-            try await runProbes(result, executor: executor, logger: logger)
+            try await runProbes(result, executor: BlockingExecutor(threads: 2), logger: logger)
         }
     }
 

@@ -29,5 +29,5 @@ extension Logger {
 }
 
 /// The package's root directory, for reading committed files (pipeline.yaml, docs).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
+let packageRoot = URL(fileURLWithPath: #filePath)  // Tests/HostTests/Support/TestSupport.swift
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
