@@ -130,6 +130,20 @@ for name in swiftFixtures {
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings))
 }
 
+// Benchmarks (bench/run): the driver and the no-op processor plugin it loads.
+products.append(.executable(name: "pipeline-bench", targets: ["PipelineBench"]))
+products.append(.library(name: "BenchNoop", type: .dynamic, targets: ["BenchNoop"]))
+targets.append(
+    .executableTarget(
+        name: "PipelineBench",
+        dependencies: [
+            "PipelineHost",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Benchmarks/PipelineBench", swiftSettings: swiftSettings))
+targets.append(.target(name: "BenchNoop", dependencies: ["PluginABI"], path: "Benchmarks/NoopPlugin", publicHeadersPath: "."))
+
 let package = Package(
     name: "pipeline-host",
     platforms: [.macOS(.v15)],

@@ -113,6 +113,11 @@ public final class PipelineRuntime: Service, Sendable {
         for worker in workers { worker.beginStop() }
     }
 
+    /// The counters of the worker of `jobType`.
+    public func counters(for jobType: String) -> JobCounters? {
+        workers.first { $0.settings.name == jobType }?.counters
+    }
+
     /// The jobs running on this host now, by job type.
     public var runningJobs: [String: Int] {
         Dictionary(uniqueKeysWithValues: workers.map { ($0.settings.name, $0.runningCount) })

@@ -26,6 +26,8 @@ final class QueueWorker: Sendable {
     let followUps: FollowUpDispatcher
 
     private let state = Mutex(State())
+    /// Jobs this worker finished in Redis, by outcome: for metrics and benchmarks.
+    let counters: JobCounters
     private let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
 
@@ -60,6 +62,7 @@ final class QueueWorker: Sendable {
         self.hostID = hostID
         self.effects = effects
         self.followUps = followUps
+        counters = JobCounters()
         var logger = logger
         logger[metadataKey: "job_type"] = "\(settings.name)"
         self.logger = logger
@@ -135,6 +138,7 @@ final class QueueWorker: Sendable {
                         finishBatch, take: want, tokenBase: tokenBase, lockDuration: self.queueSettings.lockDuration)
                 }
                 guard let result else { continue }
+                counters.record(zip(finishes, result.codes).filter { $0.1 == 0 }.map(\.0.kind))
                 for (finish, code) in zip(finishes, result.codes) where code != 0 {
                     logger.warning(
                         "a finished job was no longer this host's; another attempt runs or will run elsewhere",

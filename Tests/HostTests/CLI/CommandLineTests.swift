@@ -4,14 +4,18 @@ import Testing
 
 /// The `pipeline-host` executable, run as an operator runs it.
 @Suite struct CommandLineTests {
-    struct Run {
+    struct Run: Sendable {
         var status: Int32
         var reason: Process.TerminationReason
         var output: String
         var errors: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        try await onOwnThread { try runBlocking(arguments, environment: environment) }
+    }
+
+    static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ProductsDirectory.path + "/pipeline-host")
         process.arguments = arguments
@@ -31,8 +35,8 @@ import Testing
             output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
     }
 
-    @Test func validatePrintsTheJobTable() throws {
-        let run = try Self.run(["validate", "--config", packageRoot + "/pipeline.yaml"])
+    @Test func validatePrintsTheJobTable() async throws {
+        let run = try await Self.run(["validate", "--config", packageRoot + "/pipeline.yaml"])
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output.contains("OK, 8 job types, 4 plugins"))
         #expect(run.output.contains("JOB TYPE"))
@@ -40,12 +44,12 @@ import Testing
         #expect(run.output.contains("every 5m"))
     }
 
-    @Test func validateReadsPipelineConfigFromTheEnvironment() throws {
-        let run = try Self.run(["validate"], environment: ["PIPELINE_CONFIG": packageRoot + "/pipeline.yaml"])
+    @Test func validateReadsPipelineConfigFromTheEnvironment() async throws {
+        let run = try await Self.run(["validate"], environment: ["PIPELINE_CONFIG": packageRoot + "/pipeline.yaml"])
         #expect(run.status == 0, "\(run.errors)")
     }
 
-    @Test func validatePrintsEveryProblemAndExitsNonZero() throws {
+    @Test func validatePrintsEveryProblemAndExitsNonZero() async throws {
         let directory = try TemporaryDirectory()
         let file = try directory.write("pipeline.yaml", """
             plugins:
@@ -55,7 +59,7 @@ import Testing
               echo: {plugin: echo, concurrency: 0, timeout: 10}
               more: {plugin: gone}
             """)
-        let run = try Self.run(["validate", "--config", file])
+        let run = try await Self.run(["validate", "--config", file])
         #expect(run.reason == .exit && run.status == 1)
         #expect(run.errors.contains("\(file):3:16: plugins.gone: plugin "))
         #expect(run.errors.contains("\(file):5:37: jobs.echo.concurrency must be from 1 to 10000, found 0"))
@@ -65,11 +69,11 @@ import Testing
     }
 
     @Test(arguments: BrokenConfigurationTests.cases)
-    func everyBrokenFileExitsNonZeroWithItsErrors(_ testCase: BrokenConfigurationTests.Case) throws {
+    func everyBrokenFileExitsNonZeroWithItsErrors(_ testCase: BrokenConfigurationTests.Case) async throws {
         let directory = try TemporaryDirectory()
         let file = directory.path + "/pipeline.yaml"
         try Data(testCase.bytes).write(to: URL(fileURLWithPath: file))
-        let run = try Self.run(["validate", "--config", file])
+        let run = try await Self.run(["validate", "--config", file])
         #expect(run.reason == .exit && run.status == 1, "\(run.errors)")
         for (line, column, fragment) in testCase.expected {
             #expect(run.errors.contains("\(file):\(line):\(column): "), "\(run.errors)")
@@ -78,7 +82,7 @@ import Testing
         #expect(run.errors.contains("\(testCase.expected.count) problem(s) found"))
     }
 
-    @Test func hostileFilesNeverCrashTheHost() throws {
+    @Test func hostileFilesNeverCrashTheHost() async throws {
         let directory = try TemporaryDirectory()
         let cases: [[UInt8]] = [
             [], [0xFF, 0xFE, 0x00], Array("\t- x".utf8), Array(String(repeating: "[", count: 100_000).utf8),
@@ -87,30 +91,54 @@ import Testing
         for (index, bytes) in cases.enumerated() {
             let file = directory.path + "/case\(index).yaml"
             try Data(bytes).write(to: URL(fileURLWithPath: file))
-            let run = try Self.run(["validate", "--config", file])
+            let run = try await Self.run(["validate", "--config", file])
             #expect(run.reason == .exit && run.status == 1, "case \(index): \(run.errors)")
             #expect(run.errors.hasPrefix("\(file):"), "case \(index): \(run.errors)")
         }
     }
 
-    @Test func inspectShowsTheDescriptorOrTheRefusal() throws {
-        let good = try Self.run(["plugin", "inspect", ProductsDirectory.plugin("FixtureSwiftEcho")])
+    @Test func enqueueAndJobTalkToTheQueue() async throws {
+        let redis = try RedisServer()
+        let pipeline = try QueueTestPipeline(redis: redis)
+        let added = try await Self.run([
+            "enqueue", "work", "--config", pipeline.file, "--payload", #"{"mode":"probe"}"#, "--priority", "high",
+            "--delay", "1h", "--job-id", "cli-1",
+        ])
+        #expect(added.status == 0, "\(added.errors)")
+        #expect(added.output == "cli-1\n")
+        let shown = try await Self.run(["job", "work", "cli-1", "--config", pipeline.file, "--json"])
+        #expect(shown.status == 0, "\(shown.errors)")
+        let job = try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any]
+        #expect(job?["state"] as? String == "delayed")
+        #expect(job?["data"] as? String == #"{"mode":"probe"}"#)
+        let missing = try await Self.run(["job", "work", "nope", "--config", pipeline.file])
+        #expect(missing.status == 1)
+        #expect(missing.errors.contains("no job nope in job type work"))
+        let unknown = try await Self.run(["enqueue", "nope", "--config", pipeline.file])
+        #expect(unknown.status != 0)
+        #expect(unknown.errors.contains("no job type 'nope'"))
+        let badPayload = try await Self.run(["enqueue", "work", "--config", pipeline.file, "--payload", "[1]"])
+        #expect(badPayload.errors.contains("--payload must be a JSON object"))
+    }
+
+    @Test func inspectShowsTheDescriptorOrTheRefusal() async throws {
+        let good = try await Self.run(["plugin", "inspect", ProductsDirectory.plugin("FixtureSwiftEcho")])
         #expect(good.status == 0)
         #expect(good.output.contains("org.pipeline.fixture.swiftecho"))
         #expect(good.output.contains("swift.echo"))
 
-        let json = try Self.run(["plugin", "inspect", "--json", ProductsDirectory.plugin("LibraryABS")])
+        let json = try await Self.run(["plugin", "inspect", "--json", ProductsDirectory.plugin("LibraryABS")])
         let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         let descriptor = object?["descriptor"] as? [String: Any]
         #expect(descriptor?["jobTypes"] as? [String] == ["scan_library", "library_recently_added_check"])
 
-        let refused = try Self.run(["plugin", "inspect", "--json", ProductsDirectory.plugin("FixtureWrongMajor")])
+        let refused = try await Self.run(["plugin", "inspect", "--json", ProductsDirectory.plugin("FixtureWrongMajor")])
         #expect(refused.status == 1)
         #expect(refused.output.contains("\"code\" : \"abiMajorMismatch\""))
     }
 
-    @Test func pluginRunShowsTheOutcome() throws {
-        let run = try Self.run([
+    @Test func pluginRunShowsTheOutcome() async throws {
+        let run = try await Self.run([
             "plugin", "run", ProductsDirectory.plugin("FixtureCEcho"), "echo", "--payload", #"{"mode":"effects"}"#,
         ])
         #expect(run.status == 0, "\(run.errors)")
@@ -118,7 +146,7 @@ import Testing
         #expect(run.output.contains("\"status\" : \"searching\""))
         #expect(run.output.contains("\"delayMilliseconds\" : 3000"))
 
-        let failed = try Self.run(["plugin", "run", ProductsDirectory.plugin("SearchProwlarr"), "search_indexers"])
+        let failed = try await Self.run(["plugin", "run", ProductsDirectory.plugin("SearchProwlarr"), "search_indexers"])
         #expect(failed.status == 1)
         #expect(failed.output.contains("search_indexers is not implemented yet in Prowlarr search"))
     }

@@ -13,7 +13,15 @@ extension InProcessQueueTests {
 
         /// Runs the driver and decodes its JSON output.
         static func bullmq(_ command: String, _ redis: RedisServer, prefix: String, queue: String, _ extra: [String] = [])
-            throws -> Any
+            async throws -> Any
+        {
+            let url = redis.url
+            let data = try await onOwnThread { try runDriver(command, url, prefix: prefix, queue: queue, extra) }
+            return try JSONSerialization.jsonObject(with: data)
+        }
+
+        static func runDriver(_ command: String, _ url: String, prefix: String, queue: String, _ extra: [String])
+            throws -> Data
         {
             guard FileManager.default.isExecutableFile(atPath: python) else {
                 throw TestFailure("no Python venv with bullmq at \(python); run scripts/install-deps")
@@ -21,7 +29,7 @@ extension InProcessQueueTests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: python)
             process.arguments = [
-                packageRoot + "/Tests/Interop/bullmq_interop.py", command, "--redis", redis.url, "--prefix", prefix,
+                packageRoot + "/Tests/Interop/bullmq_interop.py", command, "--redis", url, "--prefix", prefix,
                 "--queue", queue,
             ] + extra
             let output = Pipe()
@@ -33,7 +41,7 @@ extension InProcessQueueTests {
             let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             guard process.terminationStatus == 0 else { throw TestFailure("bullmq \(command) failed: \(errorText)") }
-            return try JSONSerialization.jsonObject(with: data)
+            return data
         }
 
         static func json(_ value: Any) -> String {
@@ -60,13 +68,13 @@ extension InProcessQueueTests {
                 ["data": probe],
                 ["data": ["mode": "fail"], "opts": ["attempts": 5]],
             ]
-            let ids = try Self.bullmq("add", redis, prefix: pipeline.prefix, queue: "work", ["--jobs", Self.json(jobs)]) as! [String]
+            let ids = try await Self.bullmq("add", redis, prefix: pipeline.prefix, queue: "work", ["--jobs", Self.json(jobs)]) as! [String]
             let (p3, a1, delayed, custom, p1, retried, a2, failing) = (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7])
             #expect(custom == "order-42")
             let retention: [[String: Any]] =
                 Array(repeating: ["data": probe, "opts": ["removeOnComplete": ["count": 1]]], count: 3)
                 + Array(repeating: ["data": ["mode": "fail"], "opts": ["removeOnFail": 1]], count: 2)
-            _ = try Self.bullmq("add", redis, prefix: pipeline.prefix, queue: "slow", ["--jobs", Self.json(retention)])
+            _ = try await Self.bullmq("add", redis, prefix: pipeline.prefix, queue: "slow", ["--jobs", Self.json(retention)])
 
             let client = try testClient(redis)
             let queue = pipeline.queue(client: client)
@@ -80,13 +88,17 @@ extension InProcessQueueTests {
             let activations = try await InProcessQueueTests.QueueBehaviourTests.activations(queue, client)
             var firstSeen: [String] = []
             for activation in activations where !firstSeen.contains(activation.id) { firstSeen.append(activation.id) }
-            #expect(firstSeen == [a1, custom, retried, a2, failing, p1, p3, delayed])
+            // The ready jobs in BullMQ's order; the delayed one whenever it came due (never before).
+            #expect(firstSeen.filter { $0 != delayed } == [a1, custom, retried, a2, failing, p1, p3])
+            let delayedJob = try #require(try await queue.job(delayed))
+            let due = try #require(delayedJob.createdAt).addingTimeInterval(1.5)
+            #expect(try #require(delayedJob.processedAt) >= due)
             let retries = activations.filter { $0.id == retried }.map(\.ms)
             try #require(retries.count == 3)
             #expect(retries[1] - retries[0] >= 300 && retries[1] - retries[0] < 800, "first retry after \(retries[1] - retries[0]) ms")
             #expect(retries[2] - retries[1] >= 600 && retries[2] - retries[1] < 1100, "second retry after \(retries[2] - retries[1]) ms")
 
-            let report = try Self.bullmq("inspect", redis, prefix: pipeline.prefix, queue: "work", ["--ids", Self.json(ids)]) as! [String: Any]
+            let report = try await Self.bullmq("inspect", redis, prefix: pipeline.prefix, queue: "work", ["--ids", Self.json(ids)]) as! [String: Any]
             let read = report["jobs"] as! [String: [String: Any]]
             for id in [p3, a1, delayed, custom, p1, a2] {
                 #expect(read[id]?["state"] as? String == "completed", "\(id)")
@@ -99,7 +111,7 @@ extension InProcessQueueTests {
             #expect(read[failing]?["attemptsMade"] as? Int == 1, "a permanent failure is not retried")
             #expect(read[failing]?["failedReason"] as? String == "the payload names no book")
 
-            let slow = try Self.bullmq("inspect", redis, prefix: pipeline.prefix, queue: "slow") as! [String: Any]
+            let slow = try await Self.bullmq("inspect", redis, prefix: pipeline.prefix, queue: "slow") as! [String: Any]
             let counts = slow["counts"] as! [String: Int]
             #expect(counts["completed"] == 1 && counts["failed"] == 1, "\(counts)")
         }
@@ -115,7 +127,7 @@ extension InProcessQueueTests {
             let delayed = try await queue.add(dataJSON: #"{"mode":"probe"}"#, options: JobOptions(delay: .seconds(60)))
             let custom = try await queue.add(dataJSON: #"{"mode":"fail"}"#, options: JobOptions(jobID: "host-1"))
 
-            let before = try Self.bullmq(
+            let before = try await Self.bullmq(
                 "inspect", redis, prefix: pipeline.prefix, queue: "work", ["--ids", Self.json([plain, prioritized, delayed, custom])])
                 as! [String: Any]
             let counts = before["counts"] as! [String: Int]
@@ -133,7 +145,7 @@ extension InProcessQueueTests {
             runtime.beginStop()
             try await running.value
 
-            let after = try Self.bullmq(
+            let after = try await Self.bullmq(
                 "inspect", redis, prefix: pipeline.prefix, queue: "work", ["--ids", Self.json([plain, prioritized, custom])])
                 as! [String: Any]
             let finished = after["jobs"] as! [String: [String: Any]]
@@ -147,7 +159,7 @@ extension InProcessQueueTests {
             // A Python Worker runs a job the host added.
             let pythonQueue = pipeline.queue("py", client: client)
             let forPython = try await pythonQueue.add(dataJSON: #"{"hello":"python"}"#)
-            _ = try Self.bullmq("work", redis, prefix: pipeline.prefix, queue: "py", ["--count", "1"])
+            _ = try await Self.bullmq("work", redis, prefix: pipeline.prefix, queue: "py", ["--count", "1"])
             let done = try #require(try await pythonQueue.job(forPython))
             #expect(done.state == .completed)
             let returned = try JSONSerialization.jsonObject(with: Data((done.returnValue ?? "").utf8)) as? [String: Any]

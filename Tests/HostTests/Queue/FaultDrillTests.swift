@@ -78,7 +78,7 @@ import Testing
             redis: redis, jobs: "work: {plugin: probe, concurrency: 3}", queue: "shutdown_grace: 10s")
         let client = try testClient(redis)
         let queue = pipeline.queue(client: client)
-        _ = try await queue.addBulk((0..<3).map { _ in (nil, #"{"mode":"probe","sleep_ms":500}"#, JobOptions()) })
+        _ = try await queue.addBulk((0..<3).map { _ in (nil, #"{"mode":"probe","sleep_ms":2000}"#, JobOptions()) })
         let host = try HostProcess(config: pipeline.file, hostID: "graceful", directory: pipeline.directory)
         try await eventually("3 jobs in flight") { try await Self.counts(queue).active == 3 }
         host.terminate()

@@ -63,8 +63,10 @@ extension InProcessQueueTests {
             runtime.beginStop()
             try await running.value
 
+            // The ready jobs in BullMQ's order; the delayed one whenever it came due (never before).
             let order = try await Self.activations(queue, client).map(\.id)
-            #expect(order == [lifo, fifo1, fifo2, p1a, p1b, p5a, p5b, delayed])
+            #expect(order.filter { $0 != delayed } == [lifo, fifo1, fifo2, p1a, p1b, p5a, p5b])
+            #expect(order.contains(delayed))
             let job = try #require(try await queue.job(delayed))
             let due = try #require(job.createdAt).addingTimeInterval(1.5)
             #expect(try #require(job.processedAt) >= due)

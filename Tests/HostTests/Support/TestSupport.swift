@@ -31,3 +31,14 @@ extension Logger {
 /// The package's root directory, for reading committed files (pipeline.yaml, docs).
 let packageRoot = URL(fileURLWithPath: #filePath)  // Tests/HostTests/Support/TestSupport.swift
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// Runs blocking work (waiting for a child process) on a thread of its own,
+/// so that it never holds one of Swift's few cooperative threads: tests run
+/// in parallel, and a blocked pool would starve the others' waits.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
