@@ -410,10 +410,16 @@ public struct ConfigurationLoader: Sendable {
 
     private func decodePostgres(_ node: YAMLNode?, reader: ConfigurationNodeReader) -> PostgresSettings {
         var settings = PostgresSettings(url: "postgres://127.0.0.1:5432/pipeline")
-        guard let node, let fields = reader.mapping(node, "postgres", allowed: ["url"]) else { return settings }
+        guard let node, let fields = reader.mapping(node, "postgres", allowed: ["url", "schema"]) else { return settings }
         for field in fields {
-            guard let text = reader.string(field.value, "postgres.url", allowEmpty: false) else { continue }
-            if Self.hasScheme(text, ["postgres", "postgresql"]) {
+            guard let text = reader.string(field.value, "postgres.\(field.name)", allowEmpty: false) else { continue }
+            if field.name == "schema" {
+                if PostgresClient.isPlainIdentifier(text) {
+                    settings.schema = text
+                } else {
+                    reader.error(at: field.value.location, "postgres.schema must be lower-case letters, digits and '_', found '\(text)'")
+                }
+            } else if Self.hasScheme(text, ["postgres", "postgresql"]) {
                 settings.url = text
             } else {
                 reader.error(

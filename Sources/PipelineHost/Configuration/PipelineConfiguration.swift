@@ -210,6 +210,8 @@ public struct RedisSettings: Sendable {
 public struct PostgresSettings: Sendable {
     /// `postgres://user[:password]@host[:port]/database[?options]`.
     public var url: String
+    /// The schema the history tables live in (created by the migrations).
+    public var schema: String = "pipeline"
 }
 
 public struct AdminSettings: Sendable {

@@ -1,0 +1,91 @@
+import Foundation
+import Glibc
+import Logging
+import PipelineHost
+
+/// A private PostgreSQL cluster for the whole test process (initdb in a
+/// temporary directory, a free loopback port), started on first use. Each
+/// test takes a schema of its own. When running as root, PostgreSQL runs as
+/// the `postgres` user (it refuses root). A machine without PostgreSQL fails
+/// the tests that need it (scripts/install-deps installs it).
+final class PostgresServer: @unchecked Sendable {
+    let port: Int
+    let directory: String
+    private(set) var child: ChildProcess?
+    private let binaries: String
+    private let runAs: [String]
+
+    static let shared: Result<PostgresServer, any Error> = Result { try PostgresServer() }
+
+    static func start() throws -> PostgresServer { try shared.get() }
+
+    private init() throws {
+        let roots = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = roots.compactMap(Int.init).max() else {
+            throw TestFailure("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin); run scripts/install-deps")
+        }
+        binaries = "/usr/lib/postgresql/\(version)/bin"
+        runAs = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
+        port = try RedisServer.freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-pg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if getuid() == 0 {
+            try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory)
+        }
+        let initdb = Process()
+        initdb.executableURL = URL(fileURLWithPath: runAs.first ?? "\(binaries)/initdb")
+        initdb.arguments = Array(runAs.dropFirst()) + (runAs.isEmpty ? [] : ["\(binaries)/initdb"])
+            + ["-D", "\(directory)/data", "-A", "trust", "-U", "pipeline", "--no-sync", "-E", "UTF8"]
+        initdb.standardOutput = FileHandle.nullDevice
+        initdb.standardError = FileHandle.nullDevice
+        try initdb.run()
+        initdb.waitUntilExit()
+        guard initdb.terminationStatus == 0 else { throw TestFailure("initdb failed in \(directory)") }
+        try start()
+    }
+
+    deinit {
+        child?.kill()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Starts the server (again, after ``stop()``) and waits until it answers.
+    func start() throws {
+        let arguments = Array(runAs.dropFirst()) + (runAs.isEmpty ? [] : ["\(binaries)/postgres"]) + [
+            "-D", "\(directory)/data", "-p", String(port), "-k", directory, "-c", "listen_addresses=127.0.0.1",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+        ]
+        child = try ChildProcess(runAs.first ?? "\(binaries)/postgres", arguments, environment: [:], logFile: "/dev/null")
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let connection = try? Self.probe(url) { _ = connection; return }
+            usleep(50_000)
+        }
+        throw TestFailure("PostgreSQL on port \(port) did not answer within 20 s")
+    }
+
+    /// Stops the server at once (as a crash or an outage would).
+    func stop() {
+        child?.kill()
+        child = nil
+    }
+
+    var url: String { "postgres://pipeline@127.0.0.1:\(port)/postgres" }
+
+    private static func probe(_ url: String) throws -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = [url, "-qAtc", "select 1"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("not ready") }
+        return true
+    }
+
+    /// A client on a schema of its own, for one test.
+    func client(schema: String = "t_\(UUID().uuidString.prefix(8).lowercased())") throws -> PostgresClient {
+        try PostgresClient(url: url, schema: schema, executor: BlockingExecutor(threads: 4), logger: .silent)
+    }
+}
