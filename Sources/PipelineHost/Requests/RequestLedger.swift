@@ -1,0 +1,156 @@
+import Foundation
+
+/// An audiobook request as the ledger holds it.
+public struct RequestRecord: Sendable, Hashable, Codable {
+    public var id: String
+    public var title: String
+    public var author: String
+    public var asin: String?
+    public var status: RequestStatus
+    public var statusReason: String?
+    public var progress: Double
+    public var createdAt: String
+    public var updatedAt: String
+}
+
+/// A request the ledger refused to move, or could not find.
+public enum RequestLedgerError: Error, Sendable, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case refused(id: String, from: RequestStatus, to: RequestStatus, reason: String)
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let id): return "no request \(id)"
+        case .refused(let id, _, _, let reason): return "request \(id): \(reason)"
+        case .database(let message): return message
+        }
+    }
+}
+
+/// The requests in PostgreSQL, moved only along ``RequestTransitions``.
+///
+/// Every move reads the current status under a row lock and writes the new
+/// one in the same transaction, so two hosts moving one request cannot both
+/// win from the same status.
+public final class RequestLedger: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Adds a request in `status` (default `pending`) and returns it.
+    public func create(
+        id: String = UUID().uuidString.lowercased(), title: String, author: String, asin: String? = nil,
+        status: RequestStatus = .pending
+    ) async throws(RequestLedgerError) -> RequestRecord {
+        let rows: PostgresRows
+        do {
+            rows = try await client.query(
+                """
+                INSERT INTO requests (id, title, author, asin, status) VALUES ($1, $2, $3, $4, $5)
+                RETURNING \(Self.columns)
+                """, [id, title, author, asin, status.rawValue])
+        } catch {
+            throw .database(error.description)
+        }
+        return try Self.record(rows, 0)
+    }
+
+    /// The request with `id`, or nil.
+    public func request(_ id: String) async throws(RequestLedgerError) -> RequestRecord? {
+        let rows: PostgresRows
+        do {
+            rows = try await client.query("SELECT \(Self.columns) FROM requests WHERE id = $1", [id])
+        } catch {
+            throw .database(error.description)
+        }
+        return rows.count == 0 ? nil : try Self.record(rows, 0)
+    }
+
+    /// Moves request `id` to `status`, if that move is legal.
+    ///
+    /// - Returns: the status it had before (equal to `status` when nothing changed).
+    /// - Throws: ``RequestLedgerError/refused(id:from:to:reason:)`` for an illegal move.
+    @discardableResult
+    public func transition(_ id: String, to status: RequestStatus, reason: String? = nil) async throws(RequestLedgerError)
+        -> RequestStatus
+    {
+        let outcome = await client.transactionResult { transaction throws(PostgresError) -> Result<RequestStatus, RequestLedgerError> in
+            try Self.transition(id, to: status, reason: reason, in: transaction)
+        }
+        switch outcome {
+        case .success(.success(let previous)): return previous
+        case .success(.failure(let error)): throw error
+        case .failure(let error): throw .database(error.description)
+        }
+    }
+
+    /// The move, inside a transaction: for the ledger and for code that moves
+    /// a request together with other writes.
+    static func transition(
+        _ id: String, to status: RequestStatus, reason: String?, in transaction: PostgresTransaction
+    ) throws(PostgresError) -> Result<RequestStatus, RequestLedgerError> {
+        let rows = try transaction.execute("SELECT status FROM requests WHERE id = $1 FOR UPDATE", [id])
+        guard rows.count == 1, let raw = rows[0, "status"], let current = RequestStatus(rawValue: raw) else {
+            return .failure(.notFound(id))
+        }
+        switch RequestTransitions.verdict(from: current, to: status) {
+        case .unchanged:
+            return .success(current)
+        case .refused(let why):
+            return .failure(.refused(id: id, from: current, to: status, reason: why))
+        case .move:
+            let resetsCounters = status == .available
+            try transaction.execute(
+                """
+                UPDATE requests SET status = $2, status_reason = $3, updated_at = now(),
+                    search_attempts = CASE WHEN $4 THEN 0 ELSE search_attempts END,
+                    import_attempts = CASE WHEN $4 THEN 0 ELSE import_attempts END,
+                    progress = CASE WHEN $2 IN ('downloaded', 'available') THEN 100 ELSE progress END
+                WHERE id = $1
+                """, [id, status.rawValue, reason, resetsCounters ? "true" : "false"])
+            return .success(current)
+        }
+    }
+
+    /// Whether moving request `id` to `status` would be legal now (for the
+    /// plugin service's check at once; the move itself happens with the
+    /// job's outcome).
+    func wouldAccept(_ id: String, to status: RequestStatus) async throws(PostgresError) -> RequestTransitions.Verdict {
+        let rows = try await client.query("SELECT status FROM requests WHERE id = $1", [id])
+        guard rows.count == 1, let raw = rows[0, "status"], let current = RequestStatus(rawValue: raw) else {
+            return .refused("no request \(id)")
+        }
+        return RequestTransitions.verdict(from: current, to: status)
+    }
+
+    static let columns = "id, title, author, asin, status, status_reason, progress, created_at, updated_at"
+
+    static func record(_ rows: PostgresRows, _ index: Int) throws(RequestLedgerError) -> RequestRecord {
+        guard let raw = rows[index, "status"], let status = RequestStatus(rawValue: raw) else {
+            throw .database("request row with an unknown status")
+        }
+        return RequestRecord(
+            id: rows[index, "id"] ?? "", title: rows[index, "title"] ?? "", author: rows[index, "author"] ?? "",
+            asin: rows[index, "asin"], status: status, statusReason: rows[index, "status_reason"],
+            progress: rows[index, "progress"].flatMap(Double.init) ?? 0, createdAt: rows[index, "created_at"] ?? "",
+            updatedAt: rows[index, "updated_at"] ?? "")
+    }
+}
+
+extension PostgresClient {
+    /// Runs `body` in a transaction and returns its value; a body that
+    /// returns a failure still commits (it wrote nothing), a thrown error
+    /// rolls back.
+    func transactionResult<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) throws(PostgresError) -> T) async
+        -> Result<T, PostgresError>
+    {
+        do {
+            return .success(try await transaction(body))
+        } catch {
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import PipelineHost
+import Testing
+
+/// The request state machine: the pure table, and the ledger applying it on
+/// a real PostgreSQL for every pair of statuses.
+@Suite struct RequestLedgerTests {
+    static let pairs = RequestStatus.allCases.flatMap { from in RequestStatus.allCases.map { (from, $0) } }
+
+    @Test func theTableIsTheRule() {
+        for (from, to) in Self.pairs {
+            let verdict = RequestTransitions.verdict(from: from, to: to)
+            if from == to {
+                #expect(verdict == .unchanged)
+            } else if RequestTransitions.legal[from]!.contains(to) {
+                #expect(verdict == .move, "\(from) → \(to)")
+            } else {
+                guard case .refused(let reason) = verdict else {
+                    Issue.record("\(from) → \(to) should be refused")
+                    continue
+                }
+                #expect(reason.contains(from.rawValue) || from == .cancelled)
+            }
+        }
+        // Bugs of the system we replace, fixed:
+        #expect(RequestTransitions.legal[.cancelled]!.isEmpty, "nothing may overwrite cancelled")
+        #expect(RequestTransitions.verdict(from: .cancelled, to: .downloading) == .refused("the request was cancelled; nothing may change it"))
+        #expect(RequestTransitions.verdict(from: .searching, to: .pending) != .move, "a manual search cannot overwrite searching")
+        for status in RequestTransitions.cancellable { #expect(RequestTransitions.legal[status]!.contains(.cancelled)) }
+        for status in RequestStatus.allCases where ![.available, .cancelled, .denied].contains(status) {
+            #expect(RequestTransitions.legal[status]!.contains(.available), "a library match makes \(status) available")
+        }
+    }
+
+    @Test func everyLegalMoveSucceedsAndEveryIllegalOneIsRefusedOnPostgreSQL() async throws {
+        let client = try PostgresServer.start().client()
+        try await Migrations.run(on: client)
+        let ledger = RequestLedger(client: client)
+        for (index, (from, to)) in Self.pairs.enumerated() {
+            let id = "r\(index)"
+            _ = try await ledger.create(id: id, title: "Dune", author: "Frank Herbert", status: from)
+            let verdict = RequestTransitions.verdict(from: from, to: to)
+            do {
+                let previous = try await ledger.transition(id, to: to, reason: "test")
+                #expect(verdict != .unchanged || previous == to)
+                #expect(verdict == .move || verdict == .unchanged, "\(from) → \(to) should have been refused")
+                #expect(try await ledger.request(id)?.status == to)
+            } catch {
+                guard case .refused(let refusedID, let refusedFrom, let refusedTo, let reason) = error else {
+                    Issue.record("unexpected \(error)")
+                    continue
+                }
+                #expect(refusedID == id && refusedFrom == from && refusedTo == to)
+                #expect(!reason.isEmpty)
+                if case .refused = verdict {} else { Issue.record("\(from) → \(to) should have succeeded") }
+                #expect(try await ledger.request(id)?.status == from, "a refused move changes nothing")
+            }
+        }
+        let missing = await #expect(throws: RequestLedgerError.self) { try await ledger.transition("nope", to: .searching) }
+        #expect(missing == .notFound("nope"))
+    }
+
+    @Test func aLibraryMatchResetsTheCounters() async throws {
+        let client = try PostgresServer.start().client()
+        try await Migrations.run(on: client)
+        let ledger = RequestLedger(client: client)
+        _ = try await ledger.create(id: "r", title: "Dune", author: "Frank Herbert", status: .awaitingImport)
+        try await client.query("UPDATE requests SET import_attempts = 4 WHERE id = 'r'")
+        try await ledger.transition("r", to: .available)
+        #expect(try await client.query("SELECT import_attempts, progress FROM requests").rows == [["0", "100"]])
+    }
+}
