@@ -181,6 +181,7 @@ struct PipelineBench: AsyncParsableCommand {
         let keep = keepCompleted.map(String.init) ?? "all"
         let text = """
             redis: {url: "\(redis)", prefix: \(prefix)}
+            postgres: {enabled: false}
             plugins:
               noop: {path: "\(ProductsDirectory.path)/libBenchNoop.so"}
             jobs:

@@ -410,8 +410,14 @@ public struct ConfigurationLoader: Sendable {
 
     private func decodePostgres(_ node: YAMLNode?, reader: ConfigurationNodeReader) -> PostgresSettings {
         var settings = PostgresSettings(url: "postgres://127.0.0.1:5432/pipeline")
-        guard let node, let fields = reader.mapping(node, "postgres", allowed: ["url", "schema"]) else { return settings }
+        guard let node, let fields = reader.mapping(node, "postgres", allowed: ["url", "schema", "enabled"]) else {
+            return settings
+        }
         for field in fields {
+            if field.name == "enabled" {
+                settings.enabled = reader.boolean(field.value, "postgres.enabled") ?? settings.enabled
+                continue
+            }
             guard let text = reader.string(field.value, "postgres.\(field.name)", allowEmpty: false) else { continue }
             if field.name == "schema" {
                 if PostgresClient.isPlainIdentifier(text) {

@@ -212,6 +212,8 @@ public struct PostgresSettings: Sendable {
     public var url: String
     /// The schema the history tables live in (created by the migrations).
     public var schema: String = "pipeline"
+    /// Whether the host writes history and keeps the request ledger.
+    public var enabled: Bool = true
 }
 
 public struct AdminSettings: Sendable {

@@ -56,6 +56,20 @@ public final class PostgresClient: Sendable {
         }
     }
 
+    /// Runs one statement on the calling thread (which must be allowed to
+    /// block: a worker thread, never the cooperative pool).
+    func querySync(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
+        let box: PostgresConnectionBox
+        if let pooled = idle.withLock({ $0.popLast() }), !pooled.connection.isBroken {
+            box = pooled
+        } else {
+            box = PostgresConnectionBox(try PostgresConnection(url: url, schema: schema))
+        }
+        let rows = try box.connection.execute(sql, parameters)
+        if !box.connection.isBroken { idle.withLock { if $0.count < 8 { $0.append(box) } } }
+        return rows
+    }
+
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws(PostgresError) -> T)
         async throws(PostgresError) -> T
     {

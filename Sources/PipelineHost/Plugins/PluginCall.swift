@@ -145,10 +145,18 @@ public struct PluginEffectPolicy: Sendable {
     public var enqueue: Enqueue
     /// Whether `request_transition` is offered.
     public var offersRequestTransitions: Bool
+    /// Checks a transition at once, on the plugin's thread (it may block):
+    /// nil means legal; a reason means refused. Without it only the status
+    /// name is checked.
+    public var checkTransition: (@Sendable (_ requestID: String, _ status: RequestStatus) -> String?)?
 
-    public init(enqueue: Enqueue, offersRequestTransitions: Bool) {
+    public init(
+        enqueue: Enqueue, offersRequestTransitions: Bool,
+        checkTransition: (@Sendable (String, RequestStatus) -> String?)? = nil
+    ) {
         self.enqueue = enqueue
         self.offersRequestTransitions = offersRequestTransitions
+        self.checkTransition = checkTransition
     }
 
     /// No effects at all: for init and check calls.

@@ -118,8 +118,8 @@ public final class RequestLedger: Sendable {
     /// Whether moving request `id` to `status` would be legal now (for the
     /// plugin service's check at once; the move itself happens with the
     /// job's outcome).
-    func wouldAccept(_ id: String, to status: RequestStatus) async throws(PostgresError) -> RequestTransitions.Verdict {
-        let rows = try await client.query("SELECT status FROM requests WHERE id = $1", [id])
+    func wouldAccept(_ id: String, to status: RequestStatus) throws(PostgresError) -> RequestTransitions.Verdict {
+        let rows = try client.querySync("SELECT status FROM requests WHERE id = $1", [id])
         guard rows.count == 1, let raw = rows[0, "status"], let current = RequestStatus(rawValue: raw) else {
             return .refused("no request \(id)")
         }

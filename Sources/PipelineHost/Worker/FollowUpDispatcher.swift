@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// Applies the effects a job asked for, when the job is done and before it
@@ -9,10 +10,17 @@ import Logging
 /// custom id exists.
 final class FollowUpDispatcher: Sendable {
     private let targets: [String: (queue: JobQueue, settings: JobTypeConfiguration)]
+    private let ledger: RequestLedger?
+    private let history: JobHistory?
     private let logger: Logger
 
-    init(targets: [String: (queue: JobQueue, settings: JobTypeConfiguration)], logger: Logger) {
+    init(
+        targets: [String: (queue: JobQueue, settings: JobTypeConfiguration)], ledger: RequestLedger?, history: JobHistory?,
+        logger: Logger
+    ) {
         self.targets = targets
+        self.ledger = ledger
+        self.history = history
         self.logger = logger
     }
 
@@ -21,17 +29,29 @@ final class FollowUpDispatcher: Sendable {
 
     func apply(_ completions: [QueueWorker.Completion]) async {
         for completion in completions where !completion.effects.isEmpty {
-            guard case .completed = completion.finish.kind else { continue }
             for (index, effect) in completion.effects.enumerated() {
                 switch effect {
                 case .enqueue(let jobType, let payloadJSON, let requested):
+                    guard case .completed = completion.finish.kind else { continue }
                     await enqueue(jobType, payloadJSON, requested, parentID: completion.finish.id, index: index)
-                case .requestTransition(let requestID, let status, _):
-                    // The request ledger (PostgreSQL) applies these; until it exists they are logged.
-                    logger.info(
-                        "request transition asked", metadata: ["request_id": "\(requestID)", "status": "\(status.rawValue)"])
+                case .requestTransition(let requestID, let status, let detailsJSON):
+                    await transition(requestID, to: status, detailsJSON: detailsJSON, job: completion.finish.id)
                 }
             }
+        }
+    }
+
+    private func transition(_ requestID: String, to status: RequestStatus, detailsJSON: String?, job: String) async {
+        guard let ledger else {
+            logger.info("request transition asked (no request ledger: postgres.enabled is false)",
+                metadata: ["request_id": "\(requestID)", "status": "\(status.rawValue)"])
+            return
+        }
+        let reason = detailsJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["reason"] as? String
+        do {
+            try await ledger.transition(requestID, to: status, reason: reason)
+        } catch {
+            logger.warning("request transition refused", metadata: ["request_id": "\(requestID)", "job_id": "\(job)", "error": "\(error)"])
         }
     }
 
@@ -48,7 +68,9 @@ final class FollowUpDispatcher: Sendable {
         do {
             _ = try await target.queue.client.withReconnect("add a follow-up job") { () throws(RedisError) in
                 do throws(QueueError) {
-                    return try await target.queue.add(dataJSON: payloadJSON, options: chosen)
+                    let id = try await target.queue.add(dataJSON: payloadJSON, options: chosen)
+                    await self.history?.enqueued(jobType: jobType, id: id, payloadJSON: payloadJSON, options: chosen)
+                    return id
                 } catch {
                     if case .redis(let redis) = error { throw redis }
                     self.logger.error("follow-up job refused", metadata: ["error": "\(error)"])

@@ -19,6 +19,11 @@ public final class PipelineRuntime: Service, Sendable {
     private let workers: [QueueWorker]
     private let instances: [PluginInstance]
     public let queues: [String: JobQueue]
+    /// The history writer and the request ledger, when postgres.enabled.
+    public let history: HistoryWriter?
+    public let ledger: RequestLedger?
+    let postgres: PostgresClient?
+    private let jobHistory: JobHistory?
     private let logger: Logger
 
     /// Starts every plugin (its `init`, on a worker thread) and prepares a
@@ -61,6 +66,26 @@ public final class PipelineRuntime: Service, Sendable {
         var logger = logger
         logger[metadataKey: "host"] = "\(hostID)"
         self.logger = logger
+        var requestLedger: RequestLedger?
+        var recorder: JobHistory?
+        if configuration.postgres.enabled,
+            let client = try? PostgresClient(
+                url: configuration.postgres.url, schema: configuration.postgres.schema,
+                executor: BlockingExecutor(threads: 4), logger: logger)
+        {
+            postgres = client
+            let writer = HistoryWriter(client: client, logger: logger)
+            history = writer
+            requestLedger = RequestLedger(client: client)
+            ledger = requestLedger
+            recorder = JobHistory(writer: writer, host: hostID)
+            jobHistory = recorder
+        } else {
+            postgres = nil
+            history = nil
+            ledger = nil
+            jobHistory = nil
+        }
         let clientName = "\(configuration.redis.prefix):pipeline-host:\(hostID)"
         redis = RedisClient(url: url, name: clientName, executor: redisExecutor, maxIdleConnections: 16, logger: logger)
         var queues: [String: JobQueue] = [:]
@@ -71,15 +96,29 @@ public final class PipelineRuntime: Service, Sendable {
             targets[job.name] = (queue, job)
         }
         self.queues = queues
-        let followUps = FollowUpDispatcher(targets: targets, logger: logger)
-        let effects = PluginEffectPolicy(enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true)
+        let followUps = FollowUpDispatcher(targets: targets, ledger: requestLedger, history: recorder, logger: logger)
+        let effects = PluginEffectPolicy(
+            enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true,
+            checkTransition: requestLedger.map { PipelineRuntime.transitionCheck($0) })
         workers = configuration.jobs.compactMap { job in
             guard let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
             return QueueWorker(
                 settings: job, queue: queue, plugin: instance, executor: pluginExecutor,
-                queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps, logger: logger)
+                queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps,
+                history: recorder, logger: logger)
         }
         self.instances = Array(instances.values)
+    }
+
+    /// The at-once check of a plugin's transition request, on the plugin's
+    /// thread. If PostgreSQL is away, the request is accepted now and checked
+    /// again when the job's outcome applies it.
+    static func transitionCheck(_ ledger: RequestLedger) -> @Sendable (String, RequestStatus) -> String? {
+        { requestID, status in
+            guard let verdict = try? ledger.wouldAccept(requestID, to: status) else { return nil }
+            if case .refused(let reason) = verdict { return reason }
+            return nil
+        }
     }
 
     /// A host id unique to this process: the host name, the pid and a random part.
@@ -92,6 +131,7 @@ public final class PipelineRuntime: Service, Sendable {
     /// stops the plugins and returns.
     public func run() async throws {
         logger.info("pipeline-host running", metadata: ["job_types": "\(workers.count)", "redis": "\(redis.url)"])
+        let historyTask = Task { await runHistory() }
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for worker in workers {
@@ -101,10 +141,35 @@ public final class PipelineRuntime: Service, Sendable {
         } onGracefulShutdown: {
             self.beginStop()
         }
+        historyTask.cancel()
+        await historyTask.value
         for instance in instances { await instance.shutdown() }
         await pluginExecutor.shutdown()
         await redisExecutor.shutdown()
         logger.info("pipeline-host stopped")
+    }
+
+    /// Migrates the history schema (retrying while PostgreSQL is away), then
+    /// writes history until cancelled, and once more after.
+    private func runHistory() async {
+        guard let postgres, let history else { return }
+        var delay = Duration.milliseconds(200)
+        var warned = false
+        while !Task.isCancelled {
+            do {
+                let applied = try await Migrations.run(on: postgres)
+                if !applied.isEmpty { logger.notice("history schema migrated", metadata: ["versions": "\(applied)"]) }
+                break
+            } catch {
+                if !warned {
+                    logger.warning("cannot migrate the history schema yet; history is buffered", metadata: ["error": "\(error)"])
+                    warned = true
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        await history.run()
     }
 
     /// Stops taking jobs; ``run()`` returns once running jobs are settled.
@@ -132,6 +197,8 @@ public final class PipelineRuntime: Service, Sendable {
         }
         var options = JobOptions(for: settings)
         adjust(&options)
-        return try await queue.add(dataJSON: payloadJSON, options: options)
+        let id = try await queue.add(dataJSON: payloadJSON, options: options)
+        await jobHistory?.enqueued(jobType: jobType, id: id, payloadJSON: payloadJSON, options: options)
+        return id
     }
 }

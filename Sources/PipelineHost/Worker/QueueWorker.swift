@@ -24,6 +24,8 @@ final class QueueWorker: Sendable {
     let effects: PluginEffectPolicy
     /// Adds the follow-up jobs of a completed job, before it is finished.
     let followUps: FollowUpDispatcher
+    /// Where the job's states and events go, when history is on.
+    let history: JobHistory?
 
     private let state = Mutex(State())
     /// Jobs this worker finished in Redis, by outcome: for metrics and benchmarks.
@@ -52,7 +54,7 @@ final class QueueWorker: Sendable {
     init(
         settings: JobTypeConfiguration, queue: JobQueue, plugin: PluginInstance, executor: BlockingExecutor,
         queueSettings: QueueSettings, hostID: String, effects: PluginEffectPolicy, followUps: FollowUpDispatcher,
-        logger: Logger
+        history: JobHistory?, logger: Logger
     ) {
         self.settings = settings
         self.queue = queue
@@ -62,6 +64,7 @@ final class QueueWorker: Sendable {
         self.hostID = hostID
         self.effects = effects
         self.followUps = followUps
+        self.history = history
         counters = JobCounters()
         var logger = logger
         logger[metadataKey: "job_type"] = "\(settings.name)"
@@ -124,7 +127,11 @@ final class QueueWorker: Sendable {
                 markerWaiter = nil
             }
             var finishes = completions.map(\.finish)
-            if handBack { finishes += takeBackRunningJobs() }
+            if handBack {
+                let returned = takeBackRunningJobs()
+                finishes += returned
+                await history?.handedBack(jobType: settings.name, ids: returned.map(\.id))
+            }
             if stopping, finishes.isEmpty, runningCount == 0 { return }
             let want = stopping ? 0 : (mayHaveWork ? free : 0)
             if !finishes.isEmpty || want > 0 {
@@ -193,7 +200,9 @@ final class QueueWorker: Sendable {
         let input = PluginJob(
             id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
             payloadJSON: job.dataJSON, createdAtMilliseconds: job.timestamp)
+        let run = Int(job.fields["ats"] ?? "") ?? job.attemptsMade + 1
         group.addTask { [self] in
+            await history?.started(jobType: settings.name, job: job, run: run, maxAttempts: attempts)
             let outcome = await plugin.execute(
                 input, on: executor, timeout: settings.timeout, effects: effects,
                 call: { call in self.state.withLock { $0.running[job.id]?.call = call } })
@@ -203,13 +212,32 @@ final class QueueWorker: Sendable {
                 random: Double.random(in: 0..<1))
             let finish = JobFinish(
                 id: job.id, token: job.token, kind: resolution.kind, keep: resolution.keep, attempts: resolution.attempts)
+            await history?.finished(
+                jobType: settings.name, jobID: job.id, run: run, attemptsMade: job.attemptsMade, resolution: resolution,
+                outcome: outcome, plugin: plugin.name)
+            // Effects take place with the outcome: all of them when the job is
+            // done, request transitions also when its last attempt has failed.
+            var effects: [PluginEffect] = []
+            switch resolution.kind {
+            case .completed: effects = outcome.report.effects
+            case .failed(let reason):
+                effects = outcome.report.effects.filter { if case .requestTransition = $0 { true } else { false } }
+                if effects.isEmpty, let request = JobHistory.requestID(in: job.dataJSON) {
+                    effects = [.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason))]
+                }
+            default: break
+            }
             let taken = state.withLock { state -> Bool in
                 guard state.running.removeValue(forKey: job.id) != nil else { return false }
-                state.completions.append(Completion(finish: finish, effects: outcome.kind == .done ? outcome.report.effects : []))
+                state.completions.append(Completion(finish: finish, effects: effects))
                 return true
             }
             if taken { signal.yield() }
         }
+    }
+
+    static func reasonJSON(_ reason: String) -> String? {
+        (try? JSONEncoder().encode(["reason": reason])).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Writes what the plugin logged and its last progress to the job in Redis.
@@ -319,6 +347,7 @@ final class QueueWorker: Sendable {
                     interval: queueSettings.stalledInterval, maxStalledCount: queueSettings.maxStalledCount)
                 if !recovered.isEmpty {
                     logger.notice("recovered stalled jobs", metadata: ["job_ids": "\(recovered.joined(separator: ","))"])
+                    await history?.stalled(jobType: settings.name, ids: recovered)
                     state.withLock { $0.markerFired = true }
                     signal.yield()
                 }

@@ -9,13 +9,14 @@ struct QueueTestPipeline {
     let file: String
     let prefix: String
 
-    init(redis: RedisServer, jobs: String = "work: {plugin: probe}", queue: String = "") throws {
+    init(redis: RedisServer, jobs: String = "work: {plugin: probe}", queue: String = "", postgres: (url: String, schema: String)? = nil) throws {
         directory = try TemporaryDirectory()
         prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
         file = try directory.write(
             "pipeline.yaml",
             """
             redis: {url: "\(redis.url)", prefix: \(prefix)}
+            postgres: \(postgres.map { "{url: \"\($0.url)\", schema: \($0.schema)}" } ?? "{enabled: false}")
             queue: {drain_delay: 1s\(queue.isEmpty ? "" : ", " + queue)}
             plugins:
               probe: {path: libFixtureCEcho.so}

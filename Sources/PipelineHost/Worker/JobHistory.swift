@@ -1,0 +1,108 @@
+import Foundation
+import PipelineJSON
+
+/// Turns what a worker does into history records for the ``HistoryWriter``:
+/// a `jobs` row that follows each state, and the job's event log.
+struct JobHistory: Sendable {
+    let writer: HistoryWriter
+    let host: String
+
+    /// The host's own events, by fixed sequence numbers within a run.
+    enum HostEvent: Int {
+        case started = -1
+        case retryScheduled = -2
+        case completed = -3
+        case failed = -4
+        case stalled = -5
+        case handedBack = -6
+    }
+
+    static func requestID(in payloadJSON: String) -> String? {
+        guard payloadJSON.contains("equestId") || payloadJSON.contains("equest_id"),
+            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payloadJSON.utf8))
+        else { return nil }
+        return value["requestId"]?.stringValue ?? value["request_id"]?.stringValue
+    }
+
+    func enqueued(jobType: String, id: String, payloadJSON: String, options: JobOptions) async {
+        await writer.record([
+            JobStateRecord(
+                jobType: jobType, jobID: id, status: options.delay > .zero ? .delayed : .pending, run: 0, rank: 1,
+                requestID: Self.requestID(in: payloadJSON), attempts: 0, maxAttempts: options.attempts,
+                priority: options.priority, payloadJSON: payloadJSON)
+        ])
+    }
+
+    func started(jobType: String, job: TakenJob, run: Int, maxAttempts: Int) async {
+        await writer.record(
+            [
+                JobStateRecord(
+                    jobType: jobType, jobID: job.id, status: .active, run: run, rank: 2,
+                    requestID: Self.requestID(in: job.dataJSON), attempts: job.attemptsMade, maxAttempts: maxAttempts,
+                    priority: Int(job.fields["priority"] ?? "0"), payloadJSON: job.dataJSON, host: host, startedAt: Date())
+            ],
+            [event(jobType, job.id, run, .started, .info, "attempt \(job.attemptsMade + 1) of \(maxAttempts) started on \(host)")])
+    }
+
+    func finished(
+        jobType: String, jobID: String, run: Int, attemptsMade: Int, resolution: AttemptResolution,
+        outcome: PluginCallOutcome, plugin: String
+    ) async {
+        var states: [JobStateRecord] = []
+        var events = outcome.report.events.enumerated().map { index, line in
+            JobEventRecord(
+                jobType: jobType, jobID: jobID, run: run, sequence: index + 1, level: line.level, context: "plugin:\(plugin)",
+                message: line.message, metadataJSON: line.metadataJSON, at: line.time)
+        }
+        let made = attemptsMade + 1
+        let took = "\(outcome.duration.milliseconds) ms"
+        switch resolution.kind {
+        case .completed(let result):
+            states.append(state(jobType, jobID, .completed, run, attempts: made, result: result, completed: true))
+            events.append(event(jobType, jobID, run, .completed, .info, "completed in \(took)"))
+        case .failed(let reason):
+            states.append(state(jobType, jobID, .failed, run, attempts: made, error: reason, completed: true))
+            let why = outcome.kind == .fail ? "failed for good" : "failed after \(made) of \(resolution.attempts) attempts"
+            events.append(event(jobType, jobID, run, .failed, .error, "\(why): \(reason)"))
+        case .retry(let reason, let delay):
+            states.append(state(jobType, jobID, .delayed, run, attempts: made, error: reason))
+            events.append(
+                event(jobType, jobID, run, .retryScheduled, .warn,
+                    "attempt \(made) of \(resolution.attempts) failed: \(reason); retry in \(DurationSyntax.format(delay))"))
+        case .reschedule:
+            states.append(state(jobType, jobID, .delayed, run, attempts: attemptsMade))
+        case .handBack:
+            break
+        }
+        await writer.record(states, events)
+    }
+
+    func handedBack(jobType: String, ids: [String]) async {
+        let stamp = Int(Date().timeIntervalSince1970)
+        await writer.record(
+            ids.map { state(jobType, $0, .pending, stamp, attempts: nil) },
+            ids.map { event(jobType, $0, stamp, .handedBack, .warn, "handed back to the queue by \(host), which is stopping") })
+    }
+
+    func stalled(jobType: String, ids: [String]) async {
+        let stamp = Int(Date().timeIntervalSince1970)
+        await writer.record(
+            [], ids.map { event(jobType, $0, stamp, .stalled, .warn, "stalled (its host stopped renewing the lock); back in the queue") })
+    }
+
+    private func state(
+        _ jobType: String, _ jobID: String, _ status: JobStateRecord.Status, _ run: Int, attempts: Int?,
+        result: String? = nil, error: String? = nil, completed: Bool = false
+    ) -> JobStateRecord {
+        JobStateRecord(
+            jobType: jobType, jobID: jobID, status: status, run: run, rank: status == .pending ? 1 : 3, attempts: attempts,
+            resultJSON: result, errorMessage: error, host: host, completedAt: completed ? Date() : nil)
+    }
+
+    private func event(
+        _ jobType: String, _ jobID: String, _ run: Int, _ kind: HostEvent, _ level: PluginLogEvent.Level, _ message: String
+    ) -> JobEventRecord {
+        JobEventRecord(
+            jobType: jobType, jobID: jobID, run: run, sequence: kind.rawValue, level: level, context: "host", message: message)
+    }
+}
