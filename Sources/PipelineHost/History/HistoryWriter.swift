@@ -45,8 +45,8 @@ public struct JobEventRecord: Sendable {
 
 /// Writes job history to PostgreSQL in batches, off the queue's hot path.
 ///
-/// ``record(_:)`` only appends to a buffer. A flush every 100 ms (or sooner
-/// once 1 000 records wait) writes the buffer in one transaction: job states
+/// ``record(_:_:)`` only appends to a buffer. A flush every 100 ms writes the
+/// buffer in one transaction: job states
 /// as one upsert that never moves a row back to an earlier (run, rank), and
 /// events as one insert that ignores rows it already wrote. While PostgreSQL
 /// is unreachable the buffer keeps growing, with a warning, and is written
@@ -57,15 +57,12 @@ public final class HistoryWriter: Sendable {
     private let logger: Logger
     public let capacity: Int
     private let buffer = Mutex<(states: [JobStateRecord], events: [JobEventRecord], warned: Bool)>(([], [], false))
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakes: AsyncStream<Void>
     private let written = Atomic<Int>(0)
 
     public init(client: PostgresClient, capacity: Int = 200_000, logger: Logger) {
         self.client = client
         self.capacity = capacity
         self.logger = logger
-        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Records written to PostgreSQL so far.
@@ -79,26 +76,16 @@ public final class HistoryWriter: Sendable {
             logger.error("history buffer full; the queue waits for PostgreSQL", metadata: ["pending": "\(pendingCount)"])
             try? await Task.sleep(for: .milliseconds(200))
         }
-        let size = buffer.withLock { buffer -> Int in
+        buffer.withLock { buffer in
             buffer.states += states
             buffer.events += events
-            return buffer.states.count + buffer.events.count
         }
-        if size >= 1000 { wake.yield() }
     }
 
-    /// Flushes until cancelled, then once more.
+    /// Flushes every 100 ms until cancelled, then once more.
     public func run() async {
         while !Task.isCancelled {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: .milliseconds(100)) }
-                group.addTask { [wakes] in
-                    var iterator = wakes.makeAsyncIterator()
-                    _ = await iterator.next()
-                }
-                await group.next()
-                group.cancelAll()
-            }
+            try? await Task.sleep(for: .milliseconds(100))
             await flush()
         }
         await flush()

@@ -34,7 +34,7 @@ struct QueueTestPipeline {
 
     /// A runtime in this process.
     func runtime(hostID: String = "test-host") async throws -> PipelineRuntime {
-        try await PipelineRuntime.start(validated(), hostID: hostID, logger: .silent)
+        try await PipelineRuntime.start(validated(), hostID: hostID, logger: .testLogger)
     }
 
     /// A queue client for setting up and reading jobs.

@@ -15,11 +15,20 @@ final class PostgresServer: @unchecked Sendable {
     private let binaries: String
     private let runAs: [String]
 
-    static let shared: Result<PostgresServer, any Error> = Result { try PostgresServer() }
+    static let shared: Result<PostgresServer, any Error> = Result { try PostgresServer(durable: false) }
 
     static func start() throws -> PostgresServer { try shared.get() }
 
-    private init() throws {
+    /// A durable cluster of its own, for a test that stops and starts it: an
+    /// immediate stop is a crash, and without fsync and synchronous commits a
+    /// crash loses the last commits by design.
+    static func dedicated() throws -> PostgresServer { try PostgresServer(durable: true) }
+
+    /// Whether commits survive a crash (slower); the shared cluster trades that for speed.
+    let durable: Bool
+
+    private init(durable: Bool) throws {
+        self.durable = durable
         let roots = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let version = roots.compactMap(Int.init).max() else {
             throw TestFailure("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin); run scripts/install-deps")
@@ -45,16 +54,17 @@ final class PostgresServer: @unchecked Sendable {
     }
 
     deinit {
-        child?.kill()
+        stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Starts the server (again, after ``stop()``) and waits until it answers.
     func start() throws {
+        let speed = durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         let arguments = Array(runAs.dropFirst()) + (runAs.isEmpty ? [] : ["\(binaries)/postgres"]) + [
             "-D", "\(directory)/data", "-p", String(port), "-k", directory, "-c", "listen_addresses=127.0.0.1",
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
-        ]
+            "-c", "max_connections=200",
+        ] + speed
         child = try ChildProcess(runAs.first ?? "\(binaries)/postgres", arguments, environment: [:], logFile: "/dev/null")
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -64,8 +74,17 @@ final class PostgresServer: @unchecked Sendable {
         throw TestFailure("PostgreSQL on port \(port) did not answer within 20 s")
     }
 
-    /// Stops the server at once (as a crash or an outage would).
+    /// Stops the server at once, as a crash or an outage would (immediate
+    /// shutdown: every connection drops).
     func stop() {
+        let pgctl = Process()
+        pgctl.executableURL = URL(fileURLWithPath: runAs.first ?? "\(binaries)/pg_ctl")
+        pgctl.arguments = Array(runAs.dropFirst()) + (runAs.isEmpty ? [] : ["\(binaries)/pg_ctl"])
+            + ["-D", "\(directory)/data", "-m", "immediate", "-w", "stop"]
+        pgctl.standardOutput = FileHandle.nullDevice
+        pgctl.standardError = FileHandle.nullDevice
+        try? pgctl.run()
+        pgctl.waitUntilExit()
         child?.kill()
         child = nil
     }

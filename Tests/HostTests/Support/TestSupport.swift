@@ -26,6 +26,12 @@ final class TemporaryDirectory {
 extension Logger {
     /// A logger that drops everything, for tests that do not read logs.
     static let silent = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The host's logger in tests: silent, unless PIPELINE_TEST_LOG is set.
+    static var testLogger: Logger {
+        guard ProcessInfo.processInfo.environment["PIPELINE_TEST_LOG"] != nil else { return silent }
+        return Logger(label: "host", factory: { StreamLogHandler.standardError(label: $0) })
+    }
 }
 
 /// The package's root directory, for reading committed files (pipeline.yaml, docs).

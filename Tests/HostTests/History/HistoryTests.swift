@@ -1,0 +1,131 @@
+import Foundation
+import PipelineHost
+import Testing
+
+extension InProcessQueueTests {
+    /// Job history and request effects, written by a running host to a real PostgreSQL.
+    @Suite struct HistoryTests {
+        static func setUp(_ postgres: PostgresServer, jobs: String = "work: {plugin: probe}") throws
+            -> (RedisServer, QueueTestPipeline, PostgresClient)
+        {
+            let redis = try RedisServer()
+            let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
+            let pipeline = try QueueTestPipeline(redis: redis, jobs: jobs, postgres: (postgres.url, schema))
+            return (redis, pipeline, try postgres.client(schema: schema))
+        }
+
+        static func waitForHistory(_ runtime: PipelineRuntime) async throws {
+            try await eventually("history written") { runtime.history!.pendingCount == 0 && runtime.history!.writtenCount > 0 }
+            await runtime.history!.flush()
+        }
+
+        @Test func aJobThatFailsTwiceThenSucceedsHasOneRowWithThreeAttemptsAndEventsForEach() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(
+                try PostgresServer.start(), jobs: "work: {plugin: probe, backoff: {type: fixed, delay: 50ms}}")
+            _ = redis
+            let runtime = try await pipeline.runtime()
+            let running = Task { try await runtime.run() }
+            let id = try await runtime.enqueue("work", payloadJSON: #"{"mode":"probe","fail_until_attempt":3}"#)
+            try await eventually("completed") {
+                (try? await postgres.query("SELECT status FROM jobs WHERE job_id = $1", [id]).rows.first?.first) == "completed"
+            }
+            runtime.beginStop()
+            try await running.value
+
+            let rows = try await postgres.query("SELECT status, attempts, max_attempts, result->>'attempt', error_message FROM jobs")
+            #expect(rows.rows == [["completed", "3", "3", "3", nil]])
+            let events = try await postgres.query(
+                "SELECT run, level, context, message FROM job_events WHERE job_id = $1 ORDER BY id", [id])
+            let lines = events.rows.map { "\($0[0]!) \($0[1]!) \($0[2]!) \($0[3]!)" }
+            #expect(lines.filter { $0.contains("started on test-host") }.count == 3, "\(lines)")
+            #expect(lines.filter { $0.contains("failed: probe: failing this attempt on purpose; retry in 50ms") }.count == 2)
+            #expect(lines.filter { $0.hasPrefix("3 info host completed in") }.count == 1)
+            #expect(Set(events.rows.map { $0[0]! }) == ["1", "2", "3"], "one run per attempt")
+        }
+
+        @Test func requestTransitionsTakeEffectWithTheOutcome() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 3, backoff: {type: fixed, delay: 20ms}}")
+            _ = redis
+            let ledger = RequestLedger(client: postgres)
+            try await Migrations.run(on: postgres)
+            _ = try await ledger.create(id: "req-1", title: "Dune", author: "Frank Herbert", status: .pending)
+            _ = try await ledger.create(id: "r-fail", title: "Emma", author: "Jane Austen", status: .searching)
+            _ = try await ledger.create(id: "r-retry", title: "Ulysses", author: "James Joyce", status: .downloading)
+            let runtime = try await pipeline.runtime()
+            let running = Task { try await runtime.run() }
+            // The plugin asks for req-1 → searching: applied when the job is done.
+            _ = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"effects"}"#)
+            // A permanent failure of a request's job: the request becomes failed.
+            _ = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"fail","requestId":"r-fail"}"#)
+            // Two failed attempts, then success: never failed on the way.
+            let retried = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"probe","fail_until_attempt":3,"requestId":"r-retry"}"#)
+            try await eventually("settled") {
+                let statuses = try await postgres.query("SELECT id, status FROM requests ORDER BY id").rows
+                let done = try await postgres.query("SELECT status FROM jobs WHERE job_id = $1", [retried]).rows.first?.first
+                return statuses == [["r-fail", "failed"], ["r-retry", "downloading"], ["req-1", "searching"]] && done == "completed"
+            }
+            let reason = try await postgres.query("SELECT status_reason FROM requests WHERE id = 'r-fail'").rows
+            #expect(reason == [["the payload names no book"]])
+            runtime.beginStop()
+            try await running.value
+        }
+
+        @Test func anIllegalTransitionIsRefusedAtOnceAndNothingOverwritesCancelled() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
+            _ = redis
+            try await Migrations.run(on: postgres)
+            _ = try await RequestLedger(client: postgres).create(id: "req-1", title: "Dune", author: "F. H.", status: .cancelled)
+            let runtime = try await pipeline.runtime()
+            let running = Task { try await runtime.run() }
+            let id = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"effects"}"#)
+            try await eventually("failed") {
+                (try? await postgres.query("SELECT status FROM jobs WHERE job_id = $1", [id]).rows.first?.first) == "failed"
+            }
+            runtime.beginStop()
+            try await running.value
+            #expect(try await postgres.query("SELECT error_message FROM jobs").rows == [["transition refused"]])
+            #expect(try await postgres.query("SELECT status FROM requests").rows == [["cancelled"]])
+            let warning = try await postgres.query("SELECT message FROM job_events WHERE context LIKE 'plugin:%'").rows
+            #expect(warning == [["transition refused: the request was cancelled; nothing may change it"]])
+        }
+
+        @Test func postgresAwayForTwentySecondsLosesNoHistory() async throws {
+            let server = try PostgresServer.dedicated()
+            let (redis, pipeline, postgres) = try Self.setUp(server, jobs: "work: {plugin: probe, concurrency: 4, retention: {completed: all}}")
+            _ = redis
+            let runtime = try await pipeline.runtime()
+            let running = Task { try await runtime.run() }
+            let client = try testClient(redis)
+            let queue = pipeline.queue(client: client)
+            try await eventually("schema ready") { (try? await postgres.query("SELECT count(*) FROM jobs")) != nil }
+            let ids = try await queue.addBulk((0..<1000).map { _ in (nil, #"{"mode":"probe","sleep_ms":30}"#, JobOptions()) })
+            try await eventually("some jobs done") { (try await queue.counts()[.completed] ?? 0) >= 100 }
+            server.stop()
+            let stopped = ContinuousClock.now
+            try await Task.sleep(for: .seconds(20))
+            #expect((try await queue.counts()[.completed] ?? 0) > 150, "the queue went on without PostgreSQL")
+            try server.start()
+            try await eventually("all 1000 completed", timeout: .seconds(120)) { (try await queue.counts()[.completed] ?? 0) == 1000 }
+            do {
+                try await eventually("all 1000 rows written", timeout: .seconds(60)) {
+                    (try? await postgres.query("SELECT count(*) FROM jobs WHERE status = 'completed'").rows) == [["1000"]]
+                }
+            } catch {
+                let byStatus = try? await postgres.query("SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status").rows
+                Issue.record("rows by status: \(String(describing: byStatus))")
+                throw error
+            }
+            #expect(ContinuousClock.now - stopped >= .seconds(20))
+            runtime.beginStop()
+            try await running.value
+            let rows = try await postgres.query("SELECT count(*) FROM jobs").rows
+            #expect(rows == [["1000"]])
+            let events = try await postgres.query(
+                "SELECT count(*) FROM job_events WHERE context = 'host' AND message LIKE 'completed in%'").rows
+            #expect(events == [["1000"]])
+            let started = try await postgres.query("SELECT count(DISTINCT job_id) FROM job_events WHERE message LIKE 'attempt 1 of%'").rows
+            #expect(started == [["1000"]])
+            #expect(Set(ids).count == 1000)
+        }
+    }
+}
