@@ -169,7 +169,16 @@ public final class PipelineRuntime: Service, Sendable {
                 delay = min(delay * 2, .seconds(5))
             }
         }
-        await history.run()
+        let scheduler = configuration.jobs.contains { $0.schedule != nil } ? self.scheduler : nil
+        await withDiscardingTaskGroup { group in
+            group.addTask { await history.run() }
+            if let scheduler { group.addTask { await scheduler.run() } }
+        }
+    }
+
+    /// The scheduler of this host's schedules, when postgres.enabled.
+    public var scheduler: Scheduler? {
+        postgres.map { Scheduler(client: $0, runtime: self, logger: logger) }
     }
 
     /// Stops taking jobs; ``run()`` returns once running jobs are settled.
