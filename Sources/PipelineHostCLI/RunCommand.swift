@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PipelineHost
+import Hummingbird
 import ServiceLifecycle
 
 /// `pipeline-host run`: the host itself.
@@ -25,9 +26,19 @@ struct HostRunCommand: AsyncParsableCommand {
         let validated = try await validatedPipeline(configOptions.path, logger: logger)
         let runtime = try await PipelineRuntime.start(
             validated, hostID: hostID ?? PipelineRuntime.defaultHostID(), logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime)]
+        let admin = validated.configuration.admin
+        if admin.token.isEmpty {
+            logger.notice("admin API off: admin.token is empty (set PIPELINE_ADMIN_TOKEN)")
+        } else {
+            let app = AdminAPI(runtime: runtime, token: admin.token).application(
+                host: admin.host, port: admin.port, logger: logger,
+                onListening: { port in logger.info("admin API listening", metadata: ["address": "\(admin.host):\(port)"]) })
+            services.append(.init(service: app))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: runtime)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -124,6 +124,12 @@ public final class JobQueue: Sendable {
         return try await client.run(QueueScripts.recoverStalled, keys: keys, arguments: arguments).elements.compactMap(\.text)
     }
 
+    /// Removes the job if it is waiting, prioritized or delayed.
+    public func removeIfQueued(_ id: String) async throws(RedisError) -> Bool {
+        let keys = ["wait", "prioritized", "delayed", "meta", "events"].map(key)
+        return try await client.run(QueueScripts.removeQueued, keys: keys, arguments: [keyPrefix, id]).int == 1
+    }
+
     /// Records a job's progress (a JSON number or object).
     func recordProgress(jobID: String, json: String) async throws(RedisError) {
         _ = try await client.run(QueueScripts.progress, keys: [key("meta"), key("events")], arguments: [keyPrefix, jobID, json])

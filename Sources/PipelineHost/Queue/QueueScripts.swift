@@ -372,4 +372,18 @@ enum QueueScripts {
             emit(KEYS[2], maxEvents(KEYS[1]), "progress", "jobId", ARGV[2], "data", ARGV[3])
             return 1
             """#)
+
+    /// Removes a job that is waiting, prioritized or delayed (never a running
+    /// one). KEYS: wait prioritized delayed meta events. ARGV: prefix id.
+    /// Returns 1 if removed.
+    static let removeQueued = RedisScript(
+        name: "removeQueued",
+        source: prelude + #"""
+            local id = ARGV[2]
+            local removed = redis.call("LREM", KEYS[1], 0, id) + redis.call("ZREM", KEYS[2], id) + redis.call("ZREM", KEYS[3], id)
+            if removed == 0 then return 0 end
+            deleteJob(id)
+            emit(KEYS[5], maxEvents(KEYS[4]), "removed", "jobId", id, "prev", "waiting")
+            return 1
+            """#)
 }

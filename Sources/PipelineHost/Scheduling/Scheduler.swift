@@ -112,6 +112,33 @@ public final class Scheduler: Sendable {
             [name, enabled ? "true" : "false"]).count == 1
     }
 
+    /// Gives schedule `name` a new expression: a 5-field cron expression, or
+    /// `every <duration>`; due at its next tick. False if there is none.
+    ///
+    /// - Throws: ``AdminError`` (400) for an expression that does not parse.
+    public func setSchedule(_ name: String, _ text: String) async throws -> Bool {
+        let trigger: JobSchedule.Trigger
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("every ") {
+            guard case .success(let interval) = DurationSyntax.parse(String(trimmed.dropFirst(6))), interval >= .seconds(1) else {
+                throw AdminError(.badRequest, "schedule '\(text)': write 'every 5m' (at least 1s) or a 5-field cron expression")
+            }
+            trigger = .every(interval)
+        } else {
+            do {
+                trigger = .cron(try CronExpression(parsing: trimmed))
+            } catch {
+                throw AdminError(.badRequest, "schedule: \(error)")
+            }
+        }
+        let (kind, expression) = Self.describe(trigger)
+        return try await client.query(
+            """
+            UPDATE scheduled_jobs SET kind = $2, expression = $3, next_run_at = $4::timestamptz, updated_at = now()
+            WHERE name = $1 RETURNING name
+            """, [name, kind, expression, HistoryWriter.time(Self.next(after: Date(), trigger))]).count == 1
+    }
+
     /// Every schedule.
     public func entries() async throws(PostgresError) -> [Entry] {
         let rows = try await client.query(

@@ -24,6 +24,8 @@ public final class PipelineRuntime: Service, Sendable {
     public let ledger: RequestLedger?
     let postgres: PostgresClient?
     private let jobHistory: JobHistory?
+    /// The host's metrics, emitted by the admin API's `/metrics`.
+    public let metrics: RuntimeMetrics
     private let logger: Logger
 
     /// Starts every plugin (its `init`, on a worker thread) and prepares a
@@ -66,6 +68,8 @@ public final class PipelineRuntime: Service, Sendable {
         var logger = logger
         logger[metadataKey: "host"] = "\(hostID)"
         self.logger = logger
+        let runtimeMetrics = RuntimeMetrics()
+        metrics = runtimeMetrics
         var requestLedger: RequestLedger?
         var recorder: JobHistory?
         if configuration.postgres.enabled,
@@ -105,7 +109,7 @@ public final class PipelineRuntime: Service, Sendable {
             return QueueWorker(
                 settings: job, queue: queue, plugin: instance, executor: pluginExecutor,
                 queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps,
-                history: recorder, logger: logger)
+                history: recorder, metrics: runtimeMetrics, logger: logger)
         }
         self.instances = Array(instances.values)
     }
@@ -190,6 +194,25 @@ public final class PipelineRuntime: Service, Sendable {
     /// The counters of the worker of `jobType`.
     public func counters(for jobType: String) -> JobCounters? {
         workers.first { $0.settings.name == jobType }?.counters
+    }
+
+    /// Removes the jobs of request `id` that are still waiting or delayed
+    /// (not the running ones: they see the request cancelled when they ask to
+    /// move it), and marks their rows cancelled. Returns their ids.
+    public func removeQueuedJobs(ofRequest id: String) async throws -> [String] {
+        guard let postgres else { return [] }
+        let rows = try await postgres.query(
+            "SELECT job_type, job_id FROM jobs WHERE request_id = $1 AND status IN ('pending', 'delayed')", [id])
+        var removed: [String] = []
+        for index in 0..<rows.count {
+            guard let type = rows[index, "job_type"], let job = rows[index, "job_id"], let queue = queues[type] else { continue }
+            if try await queue.removeIfQueued(job) {
+                removed.append(job)
+                try await postgres.query(
+                    "UPDATE jobs SET status = 'cancelled', updated_at = now() WHERE job_type = $1 AND job_id = $2", [type, job])
+            }
+        }
+        return removed
     }
 
     /// The jobs running on this host now, by job type.

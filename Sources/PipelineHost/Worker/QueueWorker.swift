@@ -54,7 +54,7 @@ final class QueueWorker: Sendable {
     init(
         settings: JobTypeConfiguration, queue: JobQueue, plugin: PluginInstance, executor: BlockingExecutor,
         queueSettings: QueueSettings, hostID: String, effects: PluginEffectPolicy, followUps: FollowUpDispatcher,
-        history: JobHistory?, logger: Logger
+        history: JobHistory?, metrics: RuntimeMetrics? = nil, logger: Logger
     ) {
         self.settings = settings
         self.queue = queue
@@ -65,7 +65,7 @@ final class QueueWorker: Sendable {
         self.effects = effects
         self.followUps = followUps
         self.history = history
-        counters = JobCounters()
+        counters = JobCounters(jobType: settings.name, metrics: metrics)
         var logger = logger
         logger[metadataKey: "job_type"] = "\(settings.name)"
         self.logger = logger
@@ -206,6 +206,7 @@ final class QueueWorker: Sendable {
             let outcome = await plugin.execute(
                 input, on: executor, timeout: settings.timeout, effects: effects,
                 call: { call in self.state.withLock { $0.running[job.id]?.call = call } })
+            counters.duration?.recordNanoseconds(outcome.duration.milliseconds * 1_000_000)
             await record(outcome, of: job.id)
             let resolution = AttemptResolution(
                 outcome: outcome, options: options, attemptsMade: job.attemptsMade, settings: settings,

@@ -1,0 +1,372 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The admin HTTP API (Hummingbird): job status and logs, schedules,
+/// requests, health and metrics. docs/admin-api.md lists every endpoint.
+///
+/// Everything under `/api` needs `Authorization: Bearer <admin.token>`
+/// (compared in constant time); `/healthz` and `/metrics` are open, for
+/// probes and scrapers. Errors are JSON: `{"success": false, "error": "…"}`.
+public struct AdminAPI: Sendable {
+    let runtime: PipelineRuntime
+    let token: String
+
+    public init(runtime: PipelineRuntime, token: String) {
+        self.runtime = runtime
+        self.token = token
+    }
+
+    /// The application, listening on `host`:`port` (0 picks a free port,
+    /// reported to `onListening`).
+    public func application(
+        host: String, port: Int, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "pipeline-host"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("healthz") { _, _ in try await health() }
+        router.get("metrics") { _, _ in
+            await runtime.metrics.refresh(runtime)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: runtime.metrics.registry.emitToString())))
+        }
+        let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
+        api.get("admin/job-status/:id") { _, context in try await jobStatus(context.parameters.require("id")) }
+        api.get("admin/logs") { request, _ in try await logs(request) }
+        api.get("admin/jobs") { _, _ in try await schedules() }
+        api.put("admin/jobs/:id") { request, context in
+            try await updateSchedule(context.parameters.require("id"), request: request)
+        }
+        api.post("admin/jobs/:id/trigger") { _, context in try await trigger(context.parameters.require("id")) }
+        api.post("requests") { request, _ in try await createRequest(request) }
+        api.get("requests/:id") { _, context in try await request(context.parameters.require("id")) }
+        api.post("requests/:id/cancel") { _, context in try await cancel(context.parameters.require("id")) }
+        api.post("requests/:id/retry") { _, context in try await retry(context.parameters.require("id")) }
+        return router
+    }
+
+    // MARK: - Endpoints
+
+    func health() async throws -> Response {
+        let redis = (try? await runtime.redis.send(["PING"])) == .status("PONG")
+        let postgres = runtime.postgres == nil ? nil : ((try? await runtime.postgres!.query("SELECT 1")) != nil)
+        var body: [String: String] = ["redis": redis ? "ok" : "unreachable"]
+        if let postgres { body["postgres"] = postgres ? "ok" : "unreachable" }
+        let healthy = redis && postgres != false
+        return try Self.json(["status": healthy ? "ok" : "unhealthy"].merging(body) { a, _ in a }, status: healthy ? .ok : .serviceUnavailable)
+    }
+
+    func jobStatus(_ id: String) async throws -> Response {
+        let postgres = try requirePostgres()
+        let rows = try await postgres.query(
+            """
+            SELECT job_id, job_type, status, created_at, started_at, completed_at, result::text, error_message,
+                attempts, max_attempts FROM jobs WHERE job_id = $1 ORDER BY updated_at DESC LIMIT 1
+            """, [id])
+        guard rows.count == 1 else { throw AdminError(.notFound, "no job \(id)") }
+        return try Self.json(JobStatusReply(success: true, job: JobView(rows, 0)))
+    }
+
+    func logs(_ request: Request) async throws -> Response {
+        let postgres = try requirePostgres()
+        let query = request.uri.queryParameters
+        var conditions: [String] = []
+        var parameters: [String?] = []
+        func add(_ condition: String, _ value: String) {
+            parameters.append(value)
+            conditions.append(condition.replacingOccurrences(of: "?", with: "$\(parameters.count)"))
+        }
+        if let status = query["status"] { add("status = ?", String(status)) }
+        if let type = query["type"] { add("job_type = ?", String(type)) }
+        if let request = query["request"] { add("request_id = ?", String(request)) }
+        if let from = query["from"] { add("created_at >= ?::timestamptz", String(from)) }
+        if let to = query["to"] { add("created_at <= ?::timestamptz", String(to)) }
+        let page = max(1, Int(query["page"].map(String.init) ?? "") ?? 1)
+        let size = min(200, max(1, Int(query["pageSize"].map(String.init) ?? "") ?? 50))
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let total = try await postgres.query("SELECT count(*) FROM jobs \(filter)", parameters)
+        let rows = try await postgres.query(
+            """
+            SELECT job_id, job_type, status, created_at, started_at, completed_at, result::text, error_message,
+                attempts, max_attempts, request_id FROM jobs \(filter)
+            ORDER BY updated_at DESC LIMIT \(size) OFFSET \((page - 1) * size)
+            """, parameters)
+        var jobs: [LogEntry] = []
+        for index in 0..<rows.count {
+            let events = try await postgres.query(
+                """
+                SELECT level, context, message, metadata::text, created_at FROM job_events
+                WHERE job_type = $1 AND job_id = $2 ORDER BY created_at, id
+                """, [rows[index, "job_type"], rows[index, "job_id"]])
+            jobs.append(
+                LogEntry(
+                    job: JobView(rows, index), requestId: rows[index, "request_id"],
+                    events: (0..<events.count).map { event in
+                        EventView(
+                            level: events[event, "level"] ?? "", context: events[event, "context"] ?? "",
+                            message: events[event, "message"] ?? "", metadata: events[event, "metadata"],
+                            createdAt: events[event, "created_at"] ?? "")
+                    }))
+        }
+        return try Self.json(
+            LogsReply(success: true, page: page, pageSize: size, total: Int(total[0, "count"] ?? "0") ?? 0, jobs: jobs))
+    }
+
+    func schedules() async throws -> Response {
+        guard let scheduler = runtime.scheduler else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no schedules") }
+        return try Self.json(SchedulesReply(success: true, jobs: try await scheduler.entries()))
+    }
+
+    func updateSchedule(_ id: String, request: Request) async throws -> Response {
+        guard let scheduler = runtime.scheduler else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no schedules") }
+        struct Change: Decodable {
+            var enabled: Bool?
+            var schedule: String?
+        }
+        let change = try await Self.decode(Change.self, from: request)
+        if let enabled = change.enabled {
+            guard try await scheduler.setEnabled(id, enabled) else { throw AdminError(.notFound, "no scheduled job \(id)") }
+        }
+        if let schedule = change.schedule {
+            guard try await scheduler.setSchedule(id, schedule) else { throw AdminError(.notFound, "no scheduled job \(id)") }
+        }
+        guard let entry = try await scheduler.entries().first(where: { $0.name == id }) else {
+            throw AdminError(.notFound, "no scheduled job \(id)")
+        }
+        return try Self.json(ScheduleReply(success: true, job: entry))
+    }
+
+    func trigger(_ id: String) async throws -> Response {
+        guard let scheduler = runtime.scheduler else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no schedules") }
+        guard let jobID = try await scheduler.trigger(id) else { throw AdminError(.notFound, "no scheduled job \(id)") }
+        return try Self.json(TriggerReply(success: true, jobId: jobID))
+    }
+
+    func createRequest(_ request: Request) async throws -> Response {
+        let ledger = try requireLedger()
+        struct NewRequest: Decodable {
+            var title: String
+            var author: String
+            var asin: String?
+        }
+        let new = try await Self.decode(NewRequest.self, from: request)
+        guard !new.title.trimmingCharacters(in: .whitespaces).isEmpty else { throw AdminError(.badRequest, "title must not be empty") }
+        let record = try await ledger.create(title: new.title, author: new.author, asin: new.asin)
+        if runtime.queues["search_indexers"] != nil {
+            let payload = try String(decoding: JSONEncoder().encode(["requestId": record.id]), as: UTF8.self)
+            _ = try? await runtime.enqueue("search_indexers", payloadJSON: payload)
+        }
+        return try Self.json(RequestReply(success: true, request: record), status: .created)
+    }
+
+    func request(_ id: String) async throws -> Response {
+        guard let record = try await requireLedger().request(id) else { throw AdminError(.notFound, "no request \(id)") }
+        return try Self.json(RequestReply(success: true, request: record))
+    }
+
+    func cancel(_ id: String) async throws -> Response {
+        let ledger = try requireLedger()
+        guard let current = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
+        guard RequestTransitions.cancellable.contains(current.status) else {
+            throw AdminError(.conflict, "request \(id) is \(current.status.rawValue) and cannot be cancelled")
+        }
+        try await ledger.transition(id, to: .cancelled, reason: "cancelled by an operator")
+        let removed = try await runtime.removeQueuedJobs(ofRequest: id)
+        guard let record = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
+        return try Self.json(CancelReply(success: true, request: record, removedJobs: removed))
+    }
+
+    func retry(_ id: String) async throws -> Response {
+        let ledger = try requireLedger()
+        guard let current = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
+        let payload = try String(decoding: JSONEncoder().encode(["requestId": id]), as: UTF8.self)
+        switch current.status {
+        case .warn, .awaitingImport:
+            try await ledger.transition(id, to: .processing, reason: "retried by an operator")
+            _ = try? await runtime.enqueue("organize_files", payloadJSON: payload)
+        case .failed, .awaitingSearch, .awaitingRelease:
+            try await ledger.transition(id, to: .pending, reason: "retried by an operator")
+            _ = try? await runtime.enqueue("search_indexers", payloadJSON: payload)
+        default:
+            throw AdminError(.conflict, "request \(id) is \(current.status.rawValue); only failed, warn and awaiting requests can be retried")
+        }
+        guard let record = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
+        return try Self.json(RequestReply(success: true, request: record))
+    }
+
+    // MARK: - Helpers
+
+    func requirePostgres() throws -> PostgresClient {
+        guard let postgres = runtime.postgres else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no history") }
+        return postgres
+    }
+
+    func requireLedger() throws -> RequestLedger {
+        guard let ledger = runtime.ledger else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no requests") }
+        return ledger
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 1 << 20)
+        do {
+            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw AdminError(.badRequest, "malformed JSON body: \(Self.describe(error))")
+        } catch {
+            throw AdminError(.badRequest, "malformed JSON body")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case .dataCorrupted: return "not valid JSON"
+        @unknown default: return "unreadable"
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = String(decoding: try encoder.encode(value), as: UTF8.self)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// An error the API answers with its status and `{"success": false, "error": message}`.
+struct AdminError: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try AdminAPI.json(ErrorReply(success: false, error: message), status: status)
+    }
+}
+
+/// Requires `Authorization: Bearer <token>`, compared in constant time.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: [UInt8]
+
+    init(token: String) {
+        self.token = Array(token.utf8)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let header = request.headers[.authorization] ?? ""
+        let given = header.hasPrefix("Bearer ") ? Array(header.dropFirst(7).utf8) : []
+        guard !token.isEmpty, Self.constantTimeEqual(given, token) else {
+            return try AdminAPI.json(
+                ErrorReply(success: false, error: "missing or wrong bearer token: send Authorization: Bearer <admin.token>"),
+                status: .unauthorized)
+        }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}
+
+struct ErrorReply: Encodable {
+    var success: Bool
+    var error: String
+}
+
+struct JobView: Encodable {
+    var id: String
+    var type: String
+    var status: String
+    var createdAt: String?
+    var startedAt: String?
+    var completedAt: String?
+    var result: String?
+    var errorMessage: String?
+    var attempts: Int
+    var maxAttempts: Int?
+
+    init(_ rows: PostgresRows, _ index: Int) {
+        id = rows[index, "job_id"] ?? ""
+        type = rows[index, "job_type"] ?? ""
+        status = rows[index, "status"] ?? ""
+        createdAt = rows[index, "created_at"]
+        startedAt = rows[index, "started_at"]
+        completedAt = rows[index, "completed_at"]
+        result = rows[index, "result"]
+        errorMessage = rows[index, "error_message"]
+        attempts = Int(rows[index, "attempts"] ?? "0") ?? 0
+        maxAttempts = rows[index, "max_attempts"].flatMap(Int.init)
+    }
+}
+
+struct JobStatusReply: Encodable {
+    var success: Bool
+    var job: JobView
+}
+
+struct EventView: Encodable {
+    var level: String
+    var context: String
+    var message: String
+    var metadata: String?
+    var createdAt: String
+}
+
+struct LogEntry: Encodable {
+    var job: JobView
+    var requestId: String?
+    var events: [EventView]
+}
+
+struct LogsReply: Encodable {
+    var success: Bool
+    var page: Int
+    var pageSize: Int
+    var total: Int
+    var jobs: [LogEntry]
+}
+
+struct SchedulesReply: Encodable {
+    var success: Bool
+    var jobs: [Scheduler.Entry]
+}
+
+struct ScheduleReply: Encodable {
+    var success: Bool
+    var job: Scheduler.Entry
+}
+
+struct TriggerReply: Encodable {
+    var success: Bool
+    var jobId: String
+}
+
+struct RequestReply: Encodable {
+    var success: Bool
+    var request: RequestRecord
+}
+
+struct CancelReply: Encodable {
+    var success: Bool
+    var request: RequestRecord
+    var removedJobs: [String]
+}
