@@ -85,6 +85,11 @@ def main():
         rows.append("| " + " | ".join(cells) + " |")
     table = "\n".join(rows)
 
+    history_line = ""
+    history_rate = rate.get(("pipeline-host", "worker-concurrent-history"))
+    if history_rate:
+        history_line = (f"worker-concurrent with history on (every job's states and events written to a private, durable "
+                        f"PostgreSQL through the batched history writer): **{history_rate:,.0f} jobs/s**.")
     memory = [line for line in ours if line["scenario"] == "memory-drain"]
     memory_line = ""
     if memory:
@@ -106,6 +111,10 @@ def main():
     bulk, python_bulk = rate.get(("pipeline-host", "queue-add-bulk")), rate.get(("bullmq-python", "queue-add-bulk"))
     if bulk and python_bulk:
         checks.append(f"- queue-add-bulk ahead of Python BullMQ's bulk add: **{'yes' if bulk > python_bulk else 'no'}** (×{bulk / python_bulk:.2f})")
+    history = rate.get(("pipeline-host", "worker-concurrent-history"))
+    if history and concurrent:
+        checks.append(f"- with history on, at least half the throughput with history off (issue #4): "
+                      f"**{'yes' if history >= concurrent / 2 else 'no'}** ({history:,.0f} vs {concurrent:,.0f} jobs/s, ×{history / concurrent:.2f})")
     if memory:
         checks.append(f"- peak RSS under 50 MB while draining {memory[-1]['jobs']:,} jobs: **{'yes' if memory[-1]['peak_rss_mb'] < 50 else 'no'}**")
 
@@ -137,7 +146,9 @@ Machine: {machine()[0]}; {machine()[1]}; {machine()[2]}.
 
 {memory_line}
 
-## Against issue #3's targets
+{history_line}
+
+## Against the issues' targets
 
 {chr(10).join(checks)}
 

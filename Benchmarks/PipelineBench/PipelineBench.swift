@@ -28,7 +28,10 @@ struct PipelineBench: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrency of worker-concurrent.")
     var concurrency = 100
 
-    @Option(name: .long, help: "Comma list of queue-add, queue-add-bulk, worker-generic, worker-concurrent, memory-drain.")
+    @Option(name: .long, help: "The PostgreSQL of worker-concurrent-history (a schema of its own is created and dropped).")
+    var postgresURL: String?
+
+    @Option(name: .long, help: "Comma list of queue-add, queue-add-bulk, worker-generic, worker-concurrent, worker-concurrent-history, memory-drain.")
     var scenarios = "queue-add,queue-add-bulk,worker-generic,worker-concurrent"
 
     @Option(name: .long, help: "Jobs the memory-drain scenario drains through a pipeline-host process.")
@@ -51,6 +54,10 @@ struct PipelineBench: AsyncParsableCommand {
                 line = try await drainScenario(client, prefix: prefix, warm: warm, concurrency: 1)
             case "worker-concurrent":
                 line = try await drainScenario(client, prefix: prefix, warm: warm, concurrency: concurrency)
+            case "worker-concurrent-history":
+                guard let postgresURL else { throw ValidationError("worker-concurrent-history needs --postgres-url") }
+                line = try await drainScenario(
+                    client, prefix: prefix, warm: warm, concurrency: concurrency, postgres: (postgresURL, "bench_\(prefix)"))
             case "memory-drain":
                 line = try await memoryScenario(client, prefix: prefix)
             default:
@@ -91,17 +98,23 @@ struct PipelineBench: AsyncParsableCommand {
             note: "\(how); \(warm) untimed warm-up adds first; verified \(warm + jobs) jobs waiting")
     }
 
-    func drainScenario(_ client: RedisClient, prefix: String, warm: Int, concurrency: Int) async throws -> BenchResult {
+    func drainScenario(
+        _ client: RedisClient, prefix: String, warm: Int, concurrency: Int, postgres: (url: String, schema: String)? = nil
+    ) async throws -> BenchResult {
         let queue = JobQueue(name: "bench", prefix: prefix, client: client)
         try await prefill(queue, count: warm + jobs)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-bench-\(prefix)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let file = try Self.writePipeline(directory: directory, redis: redisURL, prefix: prefix, concurrency: concurrency)
+        let file = try Self.writePipeline(
+            directory: directory, redis: redisURL, prefix: prefix, concurrency: concurrency, postgres: postgres)
         let validated = try PipelineValidator(startsPlugins: false, logger: Logger(label: "bench")).validate(file: file)
         var logger = Logger(label: "pipeline-host")
         logger.logLevel = .warning
         let runtime = try await PipelineRuntime.start(validated, hostID: "bench", logger: logger)
+        if let history = runtime.postgres {
+            try await Migrations.run(on: history)
+        }
         let counters = runtime.counters(for: "bench")!
         let marks = Mutex<(start: ContinuousClock.Instant?, end: ContinuousClock.Instant?)>((nil, nil))
         let total = warm + jobs
@@ -121,15 +134,22 @@ struct PipelineBench: AsyncParsableCommand {
         for await _ in finished.stream {}
         runtime.beginStop()
         try await running.value
+        var written = ""
+        if let history = runtime.postgres {
+            let rows = try await history.query("SELECT count(*) FROM jobs WHERE status = 'completed'")
+            written = "; history on: \(rows[0, "count"] ?? "?") jobs rows written to PostgreSQL (batched, off the hot path)"
+            try await history.query("DROP SCHEMA \(history.schema) CASCADE")
+        }
         let (start, end) = marks.withLock { ($0.start!, $0.end!) }
         let completed = try await queue.counts()[.completed] ?? 0
         guard completed == total else { throw ValidationError("expected \(total) completed, found \(completed)") }
         return BenchResult(
-            scenario: concurrency == 1 ? "worker-generic" : "worker-concurrent", jobs: jobs, concurrency: concurrency,
+            scenario: postgres != nil ? "worker-concurrent-history" : concurrency == 1 ? "worker-generic" : "worker-concurrent",
+            jobs: jobs, concurrency: concurrency,
             seconds: (end - start).seconds,
             note: "pipeline-host worker (concurrency \(concurrency)) running the no-op C plugin through the ABI; "
                 + "timed from the finish of job \(warm) (after \(warm) untimed warm-up jobs) to that of job \(total), "
-                + "as the host saw the finish script return; verified completed=\(total) in Redis; completed jobs kept")
+                + "as the host saw the finish script return; verified completed=\(total) in Redis; completed jobs kept\(written)")
     }
 
     /// Drains `memoryJobs` through a real `pipeline-host run` process and reads its peak RSS.
@@ -176,12 +196,14 @@ struct PipelineBench: AsyncParsableCommand {
     }
 
     static func writePipeline(
-        directory: String, redis: String, prefix: String, concurrency: Int, keepCompleted: Int? = nil
+        directory: String, redis: String, prefix: String, concurrency: Int, keepCompleted: Int? = nil,
+        postgres: (url: String, schema: String)? = nil
     ) throws -> String {
         let keep = keepCompleted.map(String.init) ?? "all"
+        let history = postgres.map { "{url: \"\($0.url)\", schema: \($0.schema)}" } ?? "{enabled: false}"
         let text = """
             redis: {url: "\(redis)", prefix: \(prefix)}
-            postgres: {enabled: false}
+            postgres: \(history)
             plugins:
               noop: {path: "\(ProductsDirectory.path)/libBenchNoop.so"}
             jobs:
