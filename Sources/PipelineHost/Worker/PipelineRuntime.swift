@@ -22,7 +22,8 @@ public final class PipelineRuntime: Service, Sendable {
     /// The history writer and the request ledger, when postgres.enabled.
     public let history: HistoryWriter?
     public let ledger: RequestLedger?
-    let postgres: PostgresClient?
+    /// The history database client, when postgres.enabled.
+    public let postgres: PostgresClient?
     private let jobHistory: JobHistory?
     /// The host's metrics, emitted by the admin API's `/metrics`.
     public let metrics: RuntimeMetrics
