@@ -22,6 +22,8 @@ public struct JobStateRecord: Sendable {
     public var payloadJSON: String?
     public var resultJSON: String?
     public var errorMessage: String?
+    /// Details of the failure (the plugin's JSON details), for `error_stack`.
+    public var errorStack: String?
     public var host: String?
     public var startedAt: Date?
     public var completedAt: Date?
@@ -174,23 +176,25 @@ public final class HistoryWriter: Sendable {
         var parameters: [String?] = []
         for state in states {
             let base = parameters.count
-            values.append("(" + (1...15).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+            values.append("(" + (1...16).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
             parameters += [
                 state.jobType, state.jobID, state.requestID, state.status.rawValue, state.attempts.map(String.init) ?? "0",
                 state.maxAttempts.map(String.init), state.priority.map(String.init) ?? "0", state.payloadJSON,
                 state.resultJSON, state.errorMessage, state.host, time(state.startedAt), time(state.completedAt),
-                String(state.run), String(state.rank),
+                String(state.run), String(state.rank), state.errorStack,
             ]
         }
         try transaction.execute(
             """
             INSERT INTO jobs (job_type, job_id, request_id, status, attempts, max_attempts, priority, payload, result,
-                error_message, host, started_at, completed_at, last_run, last_rank)
+                error_message, host, started_at, completed_at, last_run, last_rank, error_stack)
             SELECT v.job_type, v.job_id, v.request_id, v.status, v.attempts::integer, v.max_attempts::integer,
                 v.priority::integer, v.payload::jsonb, v.result::jsonb, v.error_message, v.host,
-                v.started_at::timestamptz, v.completed_at::timestamptz, v.last_run::integer, v.last_rank::integer
+                v.started_at::timestamptz, v.completed_at::timestamptz, v.last_run::integer, v.last_rank::integer,
+                v.error_stack
             FROM (VALUES \(values.joined(separator: ", "))) AS v (job_type, job_id, request_id, status, attempts,
-                max_attempts, priority, payload, result, error_message, host, started_at, completed_at, last_run, last_rank)
+                max_attempts, priority, payload, result, error_message, host, started_at, completed_at, last_run, last_rank,
+                error_stack)
             ON CONFLICT (job_type, job_id) DO UPDATE SET
                 status = EXCLUDED.status,
                 attempts = GREATEST(jobs.attempts, EXCLUDED.attempts),
@@ -200,6 +204,8 @@ public final class HistoryWriter: Sendable {
                 result = COALESCE(EXCLUDED.result, jobs.result),
                 error_message = CASE WHEN EXCLUDED.status = 'completed' THEN NULL
                                      ELSE COALESCE(EXCLUDED.error_message, jobs.error_message) END,
+                error_stack = CASE WHEN EXCLUDED.status = 'completed' THEN NULL
+                                   ELSE COALESCE(EXCLUDED.error_stack, jobs.error_stack) END,
                 host = COALESCE(EXCLUDED.host, jobs.host),
                 started_at = COALESCE(jobs.started_at, EXCLUDED.started_at),
                 completed_at = COALESCE(EXCLUDED.completed_at, jobs.completed_at),

@@ -61,11 +61,15 @@ struct JobHistory: Sendable {
             states.append(state(jobType, jobID, .completed, run, attempts: made, result: result, completed: true))
             events.append(event(jobType, jobID, run, .completed, .info, "completed in \(took)"))
         case .failed(let reason):
-            states.append(state(jobType, jobID, .failed, run, attempts: made, error: reason, completed: true))
+            var failed = state(jobType, jobID, .failed, run, attempts: made, error: reason, completed: true)
+            failed.errorStack = outcome.detailsJSON
+            states.append(failed)
             let why = outcome.kind == .fail ? "failed for good" : "failed after \(made) of \(resolution.attempts) attempts"
             events.append(event(jobType, jobID, run, .failed, .error, "\(why): \(reason)"))
         case .retry(let reason, let delay):
-            states.append(state(jobType, jobID, .delayed, run, attempts: made, error: reason))
+            var delayed = state(jobType, jobID, .delayed, run, attempts: made, error: reason)
+            delayed.errorStack = outcome.detailsJSON
+            states.append(delayed)
             events.append(
                 event(jobType, jobID, run, .retryScheduled, .warn,
                     "attempt \(made) of \(resolution.attempts) failed: \(reason); retry in \(DurationSyntax.format(delay))"))

@@ -148,10 +148,27 @@ public final class PipelineRuntime: Service, Sendable {
         }
         historyTask.cancel()
         await historyTask.value
+        await flushHistoryBeforeExit()
         for instance in instances { await instance.shutdown() }
         await pluginExecutor.shutdown()
         await redisExecutor.shutdown()
         logger.info("pipeline-host stopped")
+    }
+
+    /// Writes the history still buffered, from this (not cancelled) context:
+    /// calls made from a cancelled task are refused by the executor. Tries
+    /// for up to 20 s if PostgreSQL is away, then says what is lost.
+    private func flushHistoryBeforeExit() async {
+        guard let history else { return }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while history.pendingCount > 0, ContinuousClock.now < deadline {
+            await history.flush()
+        }
+        if history.pendingCount > 0 {
+            logger.error(
+                "PostgreSQL did not answer before exit; job history not written",
+                metadata: ["records": "\(history.pendingCount)"])
+        }
     }
 
     /// Migrates the history schema (retrying while PostgreSQL is away), then

@@ -133,6 +133,8 @@ extension InProcessQueueTests {
             #expect(job["id"] as? String == id && job["type"] as? String == "work" && job["status"] as? String == "failed")
             #expect(job["errorMessage"] as? String == "the payload names no book")
             #expect(job["attempts"] as? Int == 1)
+            let stack = try await server.postgres.query("SELECT error_stack FROM jobs WHERE job_id = $1", [id]).rows
+            #expect(stack == [[#"{"field":"title"}"#]], "the plugin's details are kept with the failure")
             for key in ["createdAt", "startedAt", "completedAt", "maxAttempts"] { #expect(job[key] != nil, "\(key)") }
             #expect(try await Self.call(server, "GET", "/api/admin/job-status/nope").status == 404)
 

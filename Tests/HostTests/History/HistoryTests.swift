@@ -43,6 +43,21 @@ extension InProcessQueueTests {
             #expect(Set(events.rows.map { $0[0]! }) == ["1", "2", "3"], "one run per attempt")
         }
 
+        @Test func historyStillBufferedAtStopIsWrittenBeforeTheHostExits() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(
+                try PostgresServer.start(), jobs: "work: {plugin: probe, concurrency: 8, retention: {completed: all}}")
+            let runtime = try await pipeline.runtime()
+            let queue = pipeline.queue(client: try testClient(redis))
+            _ = try await queue.addBulk((0..<2000).map { _ in (nil, #"{"mode":"probe"}"#, JobOptions()) })
+            let running = Task { try await runtime.run() }
+            try await eventually("all done") { (try await queue.counts()[.completed] ?? 0) == 2000 }
+            runtime.beginStop()
+            try await running.value
+            // No waiting for the writer: everything is there as soon as run() returns.
+            let rows = try await postgres.query("SELECT count(*) FROM jobs WHERE status = 'completed'").rows
+            #expect(rows == [["2000"]])
+        }
+
         @Test func requestTransitionsTakeEffectWithTheOutcome() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 3, backoff: {type: fixed, delay: 20ms}}")
             _ = redis
