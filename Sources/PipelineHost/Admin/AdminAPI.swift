@@ -38,7 +38,9 @@ public struct AdminAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: runtime.metrics.registry.emitToString())))
         }
         let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
-        api.get("admin/job-status/:id") { _, context in try await jobStatus(context.parameters.require("id")) }
+        api.get("admin/job-status/:id") { request, context in
+            try await jobStatus(context.parameters.require("id"), type: request.uri.queryParameters["type"].map(String.init))
+        }
         api.get("admin/logs") { request, _ in try await logs(request) }
         api.get("admin/jobs") { _, _ in try await schedules() }
         api.put("admin/jobs/:id") { request, context in
@@ -63,14 +65,19 @@ public struct AdminAPI: Sendable {
         return try Self.json(["status": healthy ? "ok" : "unhealthy"].merging(body) { a, _ in a }, status: healthy ? .ok : .serviceUnavailable)
     }
 
-    func jobStatus(_ id: String) async throws -> Response {
+    /// A job by id; numeric ids repeat across job types, so `?type=` picks one
+    /// and an id found in several types without it is a 409.
+    func jobStatus(_ id: String, type: String?) async throws -> Response {
         let postgres = try requirePostgres()
         let rows = try await postgres.query(
             """
             SELECT job_id, job_type, status, created_at, started_at, completed_at, result::text, error_message,
-                attempts, max_attempts FROM jobs WHERE job_id = $1 ORDER BY updated_at DESC LIMIT 1
-            """, [id])
-        guard rows.count == 1 else { throw AdminError(.notFound, "no job \(id)") }
+                attempts, max_attempts FROM jobs WHERE job_id = $1 AND ($2::text IS NULL OR job_type = $2) LIMIT 2
+            """, [id, type])
+        guard rows.count > 0 else { throw AdminError(.notFound, "no job \(id)" + (type.map { " of type \($0)" } ?? "")) }
+        guard rows.count == 1 else {
+            throw AdminError(.conflict, "job id \(id) exists in several job types; add ?type=<job type>")
+        }
         return try Self.json(JobStatusReply(success: true, job: JobView(rows, 0)))
     }
 
@@ -161,7 +168,7 @@ public struct AdminAPI: Sendable {
         let record = try await ledger.create(title: new.title, author: new.author, asin: new.asin)
         if runtime.queues["search_indexers"] != nil {
             let payload = try String(decoding: JSONEncoder().encode(["requestId": record.id]), as: UTF8.self)
-            _ = try? await runtime.enqueue("search_indexers", payloadJSON: payload)
+            try await enqueue("search_indexers", payload)
         }
         return try Self.json(RequestReply(success: true, request: record), status: .created)
     }
@@ -190,10 +197,10 @@ public struct AdminAPI: Sendable {
         switch current.status {
         case .warn, .awaitingImport:
             try await ledger.transition(id, to: .processing, reason: "retried by an operator")
-            _ = try? await runtime.enqueue("organize_files", payloadJSON: payload)
+            try await enqueue("organize_files", payload)
         case .failed, .awaitingSearch, .awaitingRelease:
             try await ledger.transition(id, to: .pending, reason: "retried by an operator")
-            _ = try? await runtime.enqueue("search_indexers", payloadJSON: payload)
+            try await enqueue("search_indexers", payload)
         default:
             throw AdminError(.conflict, "request \(id) is \(current.status.rawValue); only failed, warn and awaiting requests can be retried")
         }
@@ -202,6 +209,17 @@ public struct AdminAPI: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Adds a job of `jobType` when that job type exists; a 503 if Redis
+    /// cannot take it (the request's status is already written: retry it).
+    func enqueue(_ jobType: String, _ payload: String) async throws {
+        guard runtime.queues[jobType] != nil else { return }
+        do {
+            _ = try await runtime.enqueue(jobType, payloadJSON: payload)
+        } catch {
+            throw AdminError(.serviceUnavailable, "could not add the \(jobType) job (\(error)); retry the request")
+        }
+    }
 
     func requirePostgres() throws -> PostgresClient {
         guard let postgres = runtime.postgres else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no history") }

@@ -121,6 +121,12 @@ public final class HistoryWriter: Sendable {
             }
             if recovered { logger.notice("PostgreSQL is back; buffered history written") }
             return true
+        } catch where !error.isConnectionFailure {
+            // A record PostgreSQL refuses (bad JSON from another producer, say)
+            // must not block the rest: write one by one, and drop, with a log
+            // line, only what is refused.
+            await writeIndividually(merged, events, after: error)
+            return true
         } catch {
             let size = buffer.withLock { buffer -> Int in
                 buffer.states.insert(contentsOf: states, at: 0)
@@ -139,6 +145,39 @@ public final class HistoryWriter: Sendable {
             try? await Task.sleep(for: .milliseconds(400))
             return false
         }
+    }
+
+    private func writeIndividually(_ states: [JobStateRecord], _ events: [JobEventRecord], after error: PostgresError) async {
+        logger.warning("a history batch was refused; writing its records one by one", metadata: ["error": "\(error)"])
+        var dropped = 0
+        for state in states {
+            do {
+                try await client.transaction { transaction throws(PostgresError) in try Self.upsert([state], transaction) }
+            } catch where !error.isConnectionFailure {
+                dropped += 1
+                logger.error("job state dropped: PostgreSQL refused it",
+                    metadata: ["job_type": "\(state.jobType)", "job_id": "\(state.jobID)", "error": "\(error)"])
+            } catch {
+                await record([state])
+            }
+        }
+        for event in events {
+            do {
+                try await client.transaction { transaction throws(PostgresError) in try Self.insert([event], transaction) }
+            } catch where !error.isConnectionFailure {
+                dropped += 1
+                logger.error("job event dropped: PostgreSQL refused it",
+                    metadata: ["job_type": "\(event.jobType)", "job_id": "\(event.jobID)", "error": "\(error)"])
+            } catch {
+                await record([], [event])
+            }
+        }
+        written.add(states.count + events.count - dropped, ordering: .relaxed)
+    }
+
+    /// JSON text PostgreSQL's jsonb takes: `\u0000` is valid JSON but refused there.
+    static func jsonb(_ text: String?) -> String? {
+        text.map { $0.replacingOccurrences(of: "\\u0000", with: "") }
     }
 
     /// One record per job: the latest (run, rank) state, with the earliest
@@ -179,8 +218,8 @@ public final class HistoryWriter: Sendable {
             values.append("(" + (1...16).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
             parameters += [
                 state.jobType, state.jobID, state.requestID, state.status.rawValue, state.attempts.map(String.init) ?? "0",
-                state.maxAttempts.map(String.init), state.priority.map(String.init) ?? "0", state.payloadJSON,
-                state.resultJSON, state.errorMessage, state.host, time(state.startedAt), time(state.completedAt),
+                state.maxAttempts.map(String.init), state.priority.map(String.init) ?? "0", jsonb(state.payloadJSON),
+                jsonb(state.resultJSON), state.errorMessage, state.host, time(state.startedAt), time(state.completedAt),
                 String(state.run), String(state.rank), state.errorStack,
             ]
         }
@@ -223,7 +262,7 @@ public final class HistoryWriter: Sendable {
             values.append("(" + (1...9).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
             parameters += [
                 event.jobType, event.jobID, String(event.run), String(event.sequence),
-                event.level == .debug ? "info" : event.level.rawValue, event.context, event.message, event.metadataJSON,
+                event.level == .debug ? "info" : event.level.rawValue, event.context, event.message, jsonb(event.metadataJSON),
                 time(event.at),
             ]
         }

@@ -1,5 +1,5 @@
-/// The history schema's versions, applied in order, each in its own
-/// transaction, each at most once. `pipeline-host migrate` runs them, and so
+/// The history schema's versions, applied in order, each at most once; all
+/// pending ones in one transaction, so a failure leaves the schema as it was. `pipeline-host migrate` runs them, and so
 /// does the host at start. Never edit a published migration: add the next.
 public enum Migrations {
     public struct Migration: Sendable {

@@ -112,7 +112,7 @@ public final class JobQueue: Sendable {
         guard !jobs.isEmpty else { return [] }
         var arguments = [keyPrefix, String(lockDuration.milliseconds)]
         for job in jobs { arguments += [job.id, job.token] }
-        return try await client.run(QueueScripts.extendLocks, keys: [key("stalled")], arguments: arguments).elements
+        return try await client.run(QueueScripts.extendLocks, keys: [key("stalled"), key("active")], arguments: arguments).elements
             .compactMap(\.text)
     }
 

@@ -285,7 +285,6 @@ enum QueueScripts {
                   emit(eventsKey, limit, "delayed", "jobId", id, "delay", now + delay)
                   markDelayed(delayedKey, markerKey)
                 elseif kind == "handback" then
-                  redis.call("HINCRBY", jobKey, "ats", -1)
                   makeReady(waitKey, prioritizedKey, pcKey, id, priorityOf(id), true)
                   if canSignal(metaKey, activeKey) then redis.call("ZADD", markerKey, 0, "0") end
                   emit(eventsKey, limit, "waiting", "jobId", id, "prev", "active")
@@ -305,7 +304,8 @@ enum QueueScripts {
             return result
             """#)
 
-    /// Renews the locks of a host's active jobs. KEYS: stalled. ARGV: prefix
+    /// Renews the locks of a host's active jobs (taking again a lock that
+    /// merely expired while the job is still active). KEYS: stalled active. ARGV: prefix
     /// lockMs, then id token pairs. Returns the ids whose lock is not theirs.
     static let extendLocks = RedisScript(
         name: "extendLocks",
@@ -315,7 +315,9 @@ enum QueueScripts {
             for i = 3, #ARGV, 2 do
               local id, token = ARGV[i], ARGV[i + 1]
               local lockKey = prefix .. id .. ":lock"
-              if redis.call("GET", lockKey) == token then
+              local holder = redis.call("GET", lockKey)
+              -- A lock that merely expired, on a job still in active, is still ours.
+              if holder == token or (not holder and redis.call("LPOS", KEYS[2], id)) then
                 redis.call("SET", lockKey, token, "PX", lockMs)
                 redis.call("SREM", KEYS[1], id)
               else

@@ -124,7 +124,7 @@ public final class RedisClient: Sendable {
                 let value = try await operation()
                 if failures > 0 { logger.notice("Redis is back", metadata: ["operation": "\(what)", "after_failures": "\(failures)"]) }
                 return value
-            } catch where error.isConnectionFailure && !shouldGiveUp() {
+            } catch where error.isTransient && !shouldGiveUp() {
                 failures += 1
                 if failures == 1 || failures % 20 == 0 {
                     logger.warning(

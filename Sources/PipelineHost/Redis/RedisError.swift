@@ -23,4 +23,17 @@ public enum RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         if case .connection = self { return true }
         return false
     }
+
+    /// Whether trying again later may help: a lost connection, or a reply
+    /// that says Redis is busy for now (loading its data after a restart, a
+    /// long script, out of memory, a failed snapshot, a read-only replica).
+    public var isTransient: Bool {
+        switch self {
+        case .connection: return true
+        case .reply(let message):
+            let text = message.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? message
+            return ["LOADING", "BUSY", "MISCONF", "OOM", "READONLY", "TRYAGAIN", "MASTERDOWN"].contains { text.hasPrefix($0) }
+        default: return false
+        }
+    }
 }

@@ -37,6 +37,11 @@ public final class Scheduler: Sendable {
     /// added (due at their first tick), changed ones take the new expression
     /// and are due at its next tick; `enabled` set by an operator stays.
     func synchronize() async throws(PostgresError) {
+        // A schedule no longer in pipeline.yaml stops firing (its row stays, disabled, for its history).
+        let names = runtime.configuration.jobs.filter { $0.schedule != nil }.map(\.name)
+        try await client.query(
+            "UPDATE scheduled_jobs SET enabled = false, updated_at = now() WHERE enabled AND NOT (name = ANY($1::text[]))",
+            ["{" + names.map { "\"\($0)\"" }.joined(separator: ",") + "}"])
         for job in runtime.configuration.jobs {
             guard let schedule = job.schedule else { continue }
             let (kind, expression) = Self.describe(schedule.trigger)
@@ -81,7 +86,7 @@ public final class Scheduler: Sendable {
             [HistoryWriter.time(now)])
         var fired: [String] = []
         for index in 0..<due.count {
-            guard let name = due[index, "name"], let trigger = Self.trigger(due[index, "kind"], due[index, "expression"]),
+            guard let name = due[index, "name"], runtime.configuration.job(named: name)?.schedule != nil, let trigger = Self.trigger(due[index, "kind"], due[index, "expression"]),
                 let dueAt = due[index, "next_run_at"]
             else { continue }
             if let id = try await claimAndFire(name, trigger: trigger, dueAt: dueAt, now: now) { fired.append(id) }
@@ -176,7 +181,10 @@ public final class Scheduler: Sendable {
         } catch let error as PostgresError {
             throw error
         } catch {
-            logger.error("schedule fired but its job could not be added", metadata: ["schedule": "\(name)", "error": "\(error)"])
+            // Give the tick back: the next check fires it again, with the same job id.
+            logger.warning("schedule due but its job could not be added yet", metadata: ["schedule": "\(name)", "error": "\(error)"])
+            try await client.query(
+                "UPDATE scheduled_jobs SET next_run_at = $2::timestamptz WHERE name = $1", [name, dueAt])
             return nil
         }
     }

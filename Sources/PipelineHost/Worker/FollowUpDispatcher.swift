@@ -4,7 +4,7 @@ import Logging
 /// Applies the effects a job asked for, when the job is done and before it
 /// is finished in Redis.
 ///
-/// A follow-up job gets a job id derived from its parent's (unless the plugin
+/// A follow-up job gets a job id derived from its parent's type and id (unless the plugin
 /// chose one), so that if the host dies between adding it and finishing the
 /// parent, the parent's rerun adds nothing twice: BullMQ ignores an add whose
 /// custom id exists.
@@ -33,7 +33,8 @@ final class FollowUpDispatcher: Sendable {
                 switch effect {
                 case .enqueue(let jobType, let payloadJSON, let requested):
                     guard case .completed = completion.finish.kind else { continue }
-                    await enqueue(jobType, payloadJSON, requested, parentID: completion.finish.id, index: index)
+                    await enqueue(
+                        jobType, payloadJSON, requested, parent: "\(completion.jobType)-\(completion.finish.id)", index: index)
                 case .requestTransition(let requestID, let status, let detailsJSON):
                     await transition(requestID, to: status, detailsJSON: detailsJSON, job: completion.finish.id)
                 }
@@ -55,7 +56,7 @@ final class FollowUpDispatcher: Sendable {
         }
     }
 
-    private func enqueue(_ jobType: String, _ payloadJSON: String, _ requested: FollowUpOptions, parentID: String, index: Int) async {
+    private func enqueue(_ jobType: String, _ payloadJSON: String, _ requested: FollowUpOptions, parent: String, index: Int) async {
         guard let target = targets[jobType] else {
             logger.error("follow-up job type is not configured; dropped", metadata: ["job_type": "\(jobType)"])
             return
@@ -63,7 +64,7 @@ final class FollowUpDispatcher: Sendable {
         var options = JobOptions(for: target.settings)
         if let delay = requested.delayMilliseconds { options.delay = .milliseconds(delay) }
         if let priority = requested.priority { options.priority = priority }
-        options.jobID = requested.jobID ?? "fu-\(parentID)-\(index)"
+        options.jobID = requested.jobID ?? "fu-\(parent)-\(index)"
         let chosen = options
         do {
             _ = try await target.queue.client.withReconnect("add a follow-up job") { () throws(RedisError) in

@@ -81,11 +81,16 @@ struct JobHistory: Sendable {
         await writer.record(states, events)
     }
 
-    func handedBack(jobType: String, ids: [String]) async {
-        let stamp = Int(Date().timeIntervalSince1970)
+    func handedBack(jobType: String, jobs: [(id: String, run: Int)]) async {
         await writer.record(
-            ids.map { state(jobType, $0, .pending, stamp, attempts: nil) },
-            ids.map { event(jobType, $0, stamp, .handedBack, .warn, "handed back to the queue by \(host), which is stopping") })
+            jobs.map { state(jobType, $0.id, .pending, $0.run, attempts: nil) },
+            jobs.map { event(jobType, $0.id, $0.run, .handedBack, .warn, "handed back to the queue by \(host), which is stopping") })
+    }
+
+    func failedByHost(jobType: String, jobID: String, run: Int, attempts: Int, reason: String) async {
+        await writer.record(
+            [state(jobType, jobID, .failed, run, attempts: attempts, error: reason, completed: true)],
+            [event(jobType, jobID, run, .failed, .error, "failed for good: \(reason)")])
     }
 
     func stalled(jobType: String, ids: [String]) async {
@@ -99,7 +104,7 @@ struct JobHistory: Sendable {
         result: String? = nil, error: String? = nil, completed: Bool = false
     ) -> JobStateRecord {
         JobStateRecord(
-            jobType: jobType, jobID: jobID, status: status, run: run, rank: status == .pending ? 1 : 3, attempts: attempts,
+            jobType: jobType, jobID: jobID, status: status, run: run, rank: 3, attempts: attempts,
             resultJSON: result, errorMessage: error, host: host, completedAt: completed ? Date() : nil)
     }
 

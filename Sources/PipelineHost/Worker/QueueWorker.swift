@@ -36,19 +36,26 @@ final class QueueWorker: Sendable {
     private struct State {
         var running: [String: RunningJob] = [:]
         var completions: [Completion] = []
+        /// Set by the marker waiter when it ends (and only by it).
         var markerFired = false
+        /// Set when the stalled check put jobs back: there may be work.
+        var recovered = false
+        /// Slots given back by jobs whose lock was lost (their tasks add no completion).
+        var freedSlots = 0
         var stopping = false
         var handBackNow = false
     }
 
     private struct RunningJob {
         var token: String
+        var run: Int
         var call: PluginCall?
     }
 
     struct Completion: Sendable {
         var finish: JobFinish
         var effects: [PluginEffect]
+        var jobType: String
     }
 
     init(
@@ -114,23 +121,29 @@ final class QueueWorker: Sendable {
         var signalIterator = signals.makeAsyncIterator()
         defer { markerWaiter?.cancel() }
         while true {
-            let (completions, stopping, handBack, markerFired) = state.withLock { state in
+            let (completions, stopping, handBack, markerFired, recovered, freed) = state.withLock { state in
                 defer {
                     state.completions.removeAll(keepingCapacity: true)
                     state.markerFired = false
+                    state.recovered = false
+                    state.freedSlots = 0
                 }
-                return (state.completions, state.stopping, state.handBackNow, state.markerFired)
+                return (
+                    state.completions, state.stopping, state.handBackNow, state.markerFired, state.recovered,
+                    state.freedSlots
+                )
             }
-            free += completions.count
+            free += completions.count + freed
             if markerFired {
                 mayHaveWork = true
                 markerWaiter = nil
             }
+            if recovered || freed > 0 { mayHaveWork = true }
             var finishes = completions.map(\.finish)
             if handBack {
                 let returned = takeBackRunningJobs()
-                finishes += returned
-                await history?.handedBack(jobType: settings.name, ids: returned.map(\.id))
+                finishes += returned.map(\.finish)
+                await history?.handedBack(jobType: settings.name, jobs: returned.map { ($0.finish.id, $0.run) })
             }
             if stopping, finishes.isEmpty, runningCount == 0 { return }
             let want = stopping ? 0 : (mayHaveWork ? free : 0)
@@ -144,7 +157,13 @@ final class QueueWorker: Sendable {
                     try await self.queue.finishAndTake(
                         finishBatch, take: want, tokenBase: tokenBase, lockDuration: self.queueSettings.lockDuration)
                 }
-                guard let result else { continue }
+                guard let result else {
+                    // Not written: keep the completions for the next turn, and pause a little.
+                    state.withLock { $0.completions.insert(contentsOf: completions, at: 0) }
+                    free -= completions.count
+                    if !handBack { try? await Task.sleep(for: .milliseconds(200)) }
+                    continue
+                }
                 counters.record(zip(finishes, result.codes).filter { $0.1 == 0 }.map(\.0.kind))
                 for (finish, code) in zip(finishes, result.codes) where code != 0 {
                     logger.warning(
@@ -169,7 +188,7 @@ final class QueueWorker: Sendable {
 
     /// The running jobs, taken from their calls: the calls are cancelled and
     /// their outcomes will be ignored.
-    private func takeBackRunningJobs() -> [JobFinish] {
+    private func takeBackRunningJobs() -> [(finish: JobFinish, run: Int)] {
         let running = state.withLock { state -> [String: RunningJob] in
             defer { state.running.removeAll() }
             return state.running
@@ -179,7 +198,7 @@ final class QueueWorker: Sendable {
         }
         return running.map { id, job in
             job.call?.cancel()
-            return JobFinish(id: id, token: job.token, kind: .handBack)
+            return (JobFinish(id: id, token: job.token, kind: .handBack), job.run)
         }
     }
 
@@ -192,15 +211,23 @@ final class QueueWorker: Sendable {
             let finish = JobFinish(
                 id: job.id, token: job.token, kind: .failed(reason: reason),
                 keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts)
-            state.withLock { $0.completions.append(Completion(finish: finish, effects: [])) }
-            signal.yield()
+            let run = Int(job.fields["ats"] ?? "") ?? job.attemptsMade + 1
+            var effects: [PluginEffect] = []
+            if let request = JobHistory.requestID(in: job.dataJSON) {
+                effects = [.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason))]
+            }
+            group.addTask { [self] in
+                await history?.failedByHost(jobType: settings.name, jobID: job.id, run: run, attempts: job.attemptsMade + 1, reason: reason)
+                state.withLock { $0.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name)) }
+                signal.yield()
+            }
             return
         }
-        state.withLock { $0.running[job.id] = RunningJob(token: job.token) }
+        let run = Int(job.fields["ats"] ?? "") ?? job.attemptsMade + 1
+        state.withLock { $0.running[job.id] = RunningJob(token: job.token, run: run) }
         let input = PluginJob(
             id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
             payloadJSON: job.dataJSON, createdAtMilliseconds: job.timestamp)
-        let run = Int(job.fields["ats"] ?? "") ?? job.attemptsMade + 1
         group.addTask { [self] in
             await history?.started(jobType: settings.name, job: job, run: run, maxAttempts: attempts)
             let outcome = await plugin.execute(
@@ -213,9 +240,11 @@ final class QueueWorker: Sendable {
                 random: Double.random(in: 0..<1))
             let finish = JobFinish(
                 id: job.id, token: job.token, kind: resolution.kind, keep: resolution.keep, attempts: resolution.attempts)
-            await history?.finished(
-                jobType: settings.name, jobID: job.id, run: run, attemptsMade: job.attemptsMade, resolution: resolution,
-                outcome: outcome, plugin: plugin.name)
+            if state.withLock({ $0.running[job.id]?.token == job.token }) {
+                await history?.finished(
+                    jobType: settings.name, jobID: job.id, run: run, attemptsMade: job.attemptsMade, resolution: resolution,
+                    outcome: outcome, plugin: plugin.name)
+            }
             // Effects take place with the outcome: all of them when the job is
             // done, request transitions also when its last attempt has failed.
             var effects: [PluginEffect] = []
@@ -230,7 +259,7 @@ final class QueueWorker: Sendable {
             }
             let taken = state.withLock { state -> Bool in
                 guard state.running.removeValue(forKey: job.id) != nil else { return false }
-                state.completions.append(Completion(finish: finish, effects: effects))
+                state.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name))
                 return true
             }
             if taken { signal.yield() }
@@ -326,11 +355,17 @@ final class QueueWorker: Sendable {
             guard !held.isEmpty else { continue }
             do {
                 let lost = try await queue.extendLocks(held, lockDuration: queueSettings.lockDuration)
-                for id in lost {
+                let lostTokens = Dictionary(held.filter { lost.contains($0.id) }.map { ($0.id, $0.token) }) { first, _ in first }
+                for (id, token) in lostTokens {
                     logger.warning("lost the lock of a running job; stopping it", metadata: ["job_id": "\(id)"])
-                    let call = state.withLock { $0.running.removeValue(forKey: id)?.call }
+                    let call = state.withLock { state -> PluginCall? in
+                        guard state.running[id]?.token == token else { return nil }
+                        state.freedSlots += 1
+                        return state.running.removeValue(forKey: id)?.call
+                    }
                     call?.cancel()
                 }
+                if !lostTokens.isEmpty { signal.yield() }
             } catch where !Task.isCancelled {
                 logger.warning("could not renew job locks", metadata: ["error": "\(error)"])
             } catch {
@@ -349,7 +384,7 @@ final class QueueWorker: Sendable {
                 if !recovered.isEmpty {
                     logger.notice("recovered stalled jobs", metadata: ["job_ids": "\(recovered.joined(separator: ","))"])
                     await history?.stalled(jobType: settings.name, ids: recovered)
-                    state.withLock { $0.markerFired = true }
+                    state.withLock { $0.recovered = true }
                     signal.yield()
                 }
             } catch where !Task.isCancelled {

@@ -155,12 +155,12 @@ extension InProcessQueueTests {
             let running = Task { try await runtime.run() }
             let parent = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"effects"}"#)
             try await Self.finished(queue, count: 1)
-            let followUp = try #require(try await queue.job("fu-\(parent)-1"))
+            let followUp = try #require(try await queue.job("fu-echo-\(parent)-1"))
             #expect(followUp.state == .delayed)
             #expect(followUp.dataJSON == #"{"mode":"done"}"#)
             // Adding the same follow-up again (a rerun after a crash) adds nothing.
-            _ = try await queue.add(dataJSON: #"{"mode":"other"}"#, options: JobOptions(jobID: "fu-\(parent)-1"))
-            #expect(try await queue.job("fu-\(parent)-1")?.dataJSON == #"{"mode":"done"}"#)
+            _ = try await queue.add(dataJSON: #"{"mode":"other"}"#, options: JobOptions(jobID: "fu-echo-\(parent)-1"))
+            #expect(try await queue.job("fu-echo-\(parent)-1")?.dataJSON == #"{"mode":"done"}"#)
             runtime.beginStop()
             try await running.value
         }

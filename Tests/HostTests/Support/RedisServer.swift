@@ -7,7 +7,7 @@ import Testing
 /// when the value goes away. A machine without redis-server fails the test
 /// (scripts/install-deps installs it).
 final class RedisServer: @unchecked Sendable {
-    let port: Int
+    private(set) var port: Int
     let directory: TemporaryDirectory
     let appendOnly: Bool
     private var process: ChildProcess?
@@ -16,7 +16,20 @@ final class RedisServer: @unchecked Sendable {
         port = try Self.freePort()
         directory = try TemporaryDirectory()
         self.appendOnly = appendOnly
-        try start()
+        // A free port can be taken by another server between the probe and
+        // redis-server's bind (tests start servers in parallel): try another.
+        var attempt = 1
+        while true {
+            do {
+                try start()
+                return
+            } catch where attempt < 3 {
+                process?.kill()
+                process = nil
+                port = try Self.freePort()
+                attempt += 1
+            }
+        }
     }
 
     deinit {
@@ -53,6 +66,7 @@ final class RedisServer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if (try? command(["PING"])) == "+PONG" { return }
+            if let process, !process.isRunning { break }  // it could not bind: no use waiting
             usleep(10_000)
         }
         throw TestFailure("redis-server on port \(port) did not answer within 10 s")
