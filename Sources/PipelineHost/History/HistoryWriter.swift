@@ -155,6 +155,17 @@ public final class HistoryWriter: Sendable {
                 try await client.transaction { transaction throws(PostgresError) in try Self.upsert([state], transaction) }
             } catch where !error.isConnectionFailure {
                 dropped += 1
+                // Keep the state without the JSON PostgreSQL would not take.
+                var bare = state
+                bare.payloadJSON = nil
+                bare.resultJSON = nil
+                bare.errorStack = nil
+                let stripped = bare
+                if (try? await client.transaction({ transaction throws(PostgresError) in try Self.upsert([stripped], transaction) })) != nil {
+                    logger.warning("job state written without its payload and result: PostgreSQL refused them",
+                        metadata: ["job_type": "\(state.jobType)", "job_id": "\(state.jobID)", "error": "\(error)"])
+                    continue
+                }
                 logger.error("job state dropped: PostgreSQL refused it",
                     metadata: ["job_type": "\(state.jobType)", "job_id": "\(state.jobID)", "error": "\(error)"])
             } catch {

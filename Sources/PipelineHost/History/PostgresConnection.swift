@@ -47,6 +47,8 @@ final class PostgresConnection {
                 sqlState: nil, message: Self.redacting(message.trimmingCharacters(in: .whitespacesAndNewlines), url),
                 isConnectionFailure: true)
         }
+        // Server notices ("schema already exists, skipping") are not errors; keep them off stderr.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         _ = try execute("SET search_path TO \(Self.quoted(schema))", [])
     }
 
@@ -62,7 +64,8 @@ final class PostgresConnection {
         guard let connection, PQstatus(connection) == CONNECTION_OK else {
             throw PostgresError(sqlState: nil, message: "the connection is closed", isConnectionFailure: true)
         }
-        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        // PostgreSQL text cannot hold NUL, and a C string would end there: drop it.
+        let copies = parameters.map { $0.map { strdup($0.contains("\0") ? $0.replacingOccurrences(of: "\0", with: "") : $0) } ?? nil }
         defer { copies.forEach { free($0) } }
         let values = copies.map { UnsafePointer<CChar>($0) }
         guard let result = values.withUnsafeBufferPointer({ buffer in

@@ -58,6 +58,28 @@ extension InProcessQueueTests {
             #expect(rows == [["2000"]])
         }
 
+        @Test func aRecordPostgreSQLRefusesDoesNotHoldBackTheRest() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
+            let runtime = try await pipeline.runtime()
+            let queue = pipeline.queue("echo", client: try testClient(redis))
+            // Data another producer wrote that is not JSON, and JSON that jsonb refuses (a NUL).
+            let notJSON = try await queue.add(dataJSON: "not json")
+            let withNUL = try await queue.add(dataJSON: "{\"title\":\"a\\u0000b\"}")  // JSON's escape
+            let rawNUL = try await queue.add(dataJSON: "{\"title\":\"a\u{0}b\"}")  // a NUL byte itself
+            let plain = try await queue.add(dataJSON: #"{"title":"fine"}"#)
+            let running = Task { try await runtime.run() }
+            try await eventually("all four finished") { (try await queue.counts()[.completed] ?? 0) == 4 }
+            runtime.beginStop()
+            try await running.value
+            let rows = try await postgres.query("SELECT job_id, status, payload->>'title' FROM jobs ORDER BY job_id").rows
+            #expect(rows.contains([plain, "completed", "fine"]))
+            #expect(rows.contains([withNUL, "completed", "ab"]), "the NUL is dropped, the rest kept: \(rows)")
+            #expect(rows.contains([rawNUL, "completed", "ab"]), "\(rows)")
+            #expect(rows.contains { $0[0] == notJSON && $0[1] == "completed" }, "its other states are written: \(rows)")
+            let events = try await postgres.query("SELECT count(*) FROM job_events WHERE message LIKE 'completed in%'").rows
+            #expect(events == [["4"]])
+        }
+
         @Test func requestTransitionsTakeEffectWithTheOutcome() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 3, backoff: {type: fixed, delay: 20ms}}")
             _ = redis
