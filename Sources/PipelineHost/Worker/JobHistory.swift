@@ -93,10 +93,12 @@ struct JobHistory: Sendable {
             [event(jobType, jobID, run, .failed, .error, "failed for good: \(reason)")])
     }
 
-    func stalled(jobType: String, ids: [String]) async {
-        let stamp = Int(Date().timeIntervalSince1970)
+    /// Jobs the stalled check put back: `stuck` until a host takes them again
+    /// (that run's states, one run later, replace it).
+    func stalled(jobType: String, jobs: [(id: String, run: Int)]) async {
         await writer.record(
-            [], ids.map { event(jobType, $0, stamp, .stalled, .warn, "stalled (its host stopped renewing the lock); back in the queue") })
+            jobs.map { state(jobType, $0.id, .stuck, $0.run, attempts: nil) },
+            jobs.map { event(jobType, $0.id, $0.run, .stalled, .warn, "stalled (its host stopped renewing the lock); back in the queue") })
     }
 
     private func state(

@@ -383,7 +383,14 @@ final class QueueWorker: Sendable {
                     interval: queueSettings.stalledInterval, maxStalledCount: queueSettings.maxStalledCount)
                 if !recovered.isEmpty {
                     logger.notice("recovered stalled jobs", metadata: ["job_ids": "\(recovered.joined(separator: ","))"])
-                    await history?.stalled(jobType: settings.name, ids: recovered)
+                    if let history {
+                        // The run each stalled in, for its history: the attempts started so far.
+                        let runs = (try? await queue.client.pipeline(recovered.map { ["HGET", queue.key($0), "ats"] })) ?? []
+                        let jobs = recovered.enumerated().map { index, id in
+                            (id, index < runs.count ? Int(runs[index].int ?? 0) : 0)
+                        }
+                        await history.stalled(jobType: settings.name, jobs: jobs)
+                    }
                     state.withLock { $0.recovered = true }
                     signal.yield()
                 }

@@ -13,9 +13,12 @@ import Testing
 
     @Test func aKilledHostsJobsAreRecoveredByAnotherThroughTheStalledCheck() async throws {
         let redis = try RedisServer()
+        let postgresServer = try PostgresServer.start()
+        let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
         let pipeline = try QueueTestPipeline(
             redis: redis, jobs: "work: {plugin: probe, concurrency: 4}",
-            queue: "lock_duration: 1s, stalled_interval: 500ms")
+            queue: "lock_duration: 1s, stalled_interval: 500ms", postgres: (postgresServer.url, schema))
+        let postgres = try postgresServer.client(schema: schema)
         let client = try testClient(redis)
         let queue = pipeline.queue(client: client)
         let ids = try await queue.addBulk((0..<20).map { _ in (nil, #"{"mode":"probe","sleep_ms":400}"#, JobOptions()) })
@@ -40,6 +43,10 @@ import Testing
         }
         #expect(recovered == inFlight, "every job in flight at the kill was recovered through the stalled check")
         #expect(second.output.contains("recovered stalled jobs"))
+        // History: every job's row ends completed (the stalled ones were `stuck` on the way), with a stall event each.
+        #expect(try await postgres.query("SELECT status, count(*) FROM jobs GROUP BY status").rows == [["completed", "20"]])
+        let stalls = try await postgres.query("SELECT count(DISTINCT job_id) FROM job_events WHERE message LIKE 'stalled%'").rows
+        #expect(stalls == [[String(inFlight)]])
     }
 
     @Test func aStoppedHostHandsRunningJobsBackAndAnotherFinishesThemBeforeTheStallInterval() async throws {
