@@ -187,6 +187,8 @@ struct TakenJob: Sendable {
     /// Attempts finished before this one (BullMQ's `atm`).
     var attemptsMade: Int { Int(fields["atm"] ?? fields["attemptsMade"] ?? "0") ?? 0 }
     var timestamp: Int64 { Int64(fields["timestamp"] ?? "0") ?? 0 }
+    /// This run's number for history: the attempts started, this one included (BullMQ's `ats`).
+    var run: Int { Int(fields["ats"] ?? "") ?? attemptsMade + 1 }
     /// Set by the stalled check when the job stalled too often: fail it at once.
     var deferredFailure: String? { fields["defa"] }
 }

@@ -211,7 +211,7 @@ final class QueueWorker: Sendable {
             let finish = JobFinish(
                 id: job.id, token: job.token, kind: .failed(reason: reason),
                 keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts)
-            let run = Int(job.fields["ats"] ?? "") ?? job.attemptsMade + 1
+            let run = job.run
             var effects: [PluginEffect] = []
             if let request = JobHistory.requestID(in: job.dataJSON) {
                 effects = [.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason))]
@@ -223,7 +223,7 @@ final class QueueWorker: Sendable {
             }
             return
         }
-        let run = Int(job.fields["ats"] ?? "") ?? job.attemptsMade + 1
+        let run = job.run
         state.withLock { $0.running[job.id] = RunningJob(token: job.token, run: run) }
         let input = PluginJob(
             id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
