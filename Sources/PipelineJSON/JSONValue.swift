@@ -90,6 +90,18 @@ extension JSONValue {
         }
     }
 
+    /// The elements of an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    /// The value, if this is a boolean.
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
     /// The members of an object.
     public var objectValue: [String: JSONValue]? {
         if case .object(let members) = self { return members }

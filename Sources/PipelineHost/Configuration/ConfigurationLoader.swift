@@ -225,7 +225,7 @@ public struct ConfigurationLoader: Sendable {
         let what = "\(context).\(name)"
         switch name {
         case "concurrency":
-            if let value = reader.integer(node, what, in: 1...10_000) { settings.concurrency = value }
+            if let value = reader.integer(node, what, in: 0...10_000) { settings.concurrency = value }
         case "attempts":
             if let value = reader.integer(node, what, in: 1...1_000) { settings.attempts = value }
         case "priority":

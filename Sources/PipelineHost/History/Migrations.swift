@@ -125,7 +125,16 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX library_items_asin ON library_items (asin) WHERE asin IS NOT NULL",
-            ])
+            ]),
+        Migration(
+            version: 2, name: "one download_history row per (request, client, client id), with its error",
+            statements: [
+                "ALTER TABLE download_history ADD COLUMN error text",
+                "ALTER TABLE download_history ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now()",
+                "UPDATE download_history SET client_id = 'row-' || id WHERE client_id IS NULL",
+                "ALTER TABLE download_history ALTER COLUMN client_id SET NOT NULL",
+                "CREATE UNIQUE INDEX download_history_download ON download_history (request_id, client, client_id)",
+            ]),
     ]
 
     /// Applies the migrations the schema lacks, in order, and returns the

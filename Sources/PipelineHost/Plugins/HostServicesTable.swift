@@ -156,6 +156,15 @@ enum HostServicesTable {
                 else { return PP_ERR_INVALID_ARGUMENT }
                 let id = String(cString: requestID)
                 guard !id.isEmpty else { return PP_ERR_INVALID_ARGUMENT }
+                do {
+                    _ = try RequestUpdate(detailsJSON: detailsJSON.text)
+                } catch {
+                    call.update {
+                        $0.events.append(
+                            PluginLogEvent(level: .warn, message: "transition refused: \(error)", metadataJSON: nil, time: Date()))
+                    }
+                    return PP_ERR_INVALID_ARGUMENT
+                }
                 if let check = call.effectPolicy.checkTransition, let refusal = check(id, target) {
                     call.update {
                         $0.events.append(

@@ -77,8 +77,19 @@ public final class RequestLedger: Sendable {
     public func transition(_ id: String, to status: RequestStatus, reason: String? = nil) async throws(RequestLedgerError)
         -> RequestStatus
     {
+        try await transition(id, to: status, update: RequestUpdate(reason: reason))
+    }
+
+    /// Moves request `id` to `status`, if that move is legal, and applies what
+    /// `update` carries (progress, a download record, an import attempt) in
+    /// the same transaction: also when the request already has `status`,
+    /// never when the move is refused.
+    @discardableResult
+    public func transition(_ id: String, to status: RequestStatus, update: RequestUpdate) async throws(RequestLedgerError)
+        -> RequestStatus
+    {
         let outcome = await client.transactionResult { transaction throws(PostgresError) -> Result<RequestStatus, RequestLedgerError> in
-            try Self.transition(id, to: status, reason: reason, in: transaction)
+            try Self.transition(id, to: status, update: update, in: transaction)
         }
         switch outcome {
         case .success(.success(let previous)): return previous
@@ -90,7 +101,7 @@ public final class RequestLedger: Sendable {
     /// The move, inside a transaction: for the ledger and for code that moves
     /// a request together with other writes.
     static func transition(
-        _ id: String, to status: RequestStatus, reason: String?, in transaction: PostgresTransaction
+        _ id: String, to status: RequestStatus, update: RequestUpdate, in transaction: PostgresTransaction
     ) throws(PostgresError) -> Result<RequestStatus, RequestLedgerError> {
         let rows = try transaction.execute("SELECT status FROM requests WHERE id = $1 FOR UPDATE", [id])
         guard rows.count == 1, let raw = rows[0, "status"], let current = RequestStatus(rawValue: raw) else {
@@ -98,7 +109,7 @@ public final class RequestLedger: Sendable {
         }
         switch RequestTransitions.verdict(from: current, to: status) {
         case .unchanged:
-            return .success(current)
+            break
         case .refused(let why):
             return .failure(.refused(id: id, from: current, to: status, reason: why))
         case .move:
@@ -110,8 +121,51 @@ public final class RequestLedger: Sendable {
                     import_attempts = CASE WHEN $4 THEN 0 ELSE import_attempts END,
                     progress = CASE WHEN $2 IN ('downloaded', 'available') THEN 100 ELSE progress END
                 WHERE id = $1
-                """, [id, status.rawValue, reason, resetsCounters ? "true" : "false"])
-            return .success(current)
+                """, [id, status.rawValue, update.reason, resetsCounters ? "true" : "false"])
+        }
+        try apply(update, to: id, status: status, in: transaction)
+        return .success(current)
+    }
+
+    /// Writes the parts of `update` beyond the move itself.
+    private static func apply(_ update: RequestUpdate, to id: String, status: RequestStatus, in transaction: PostgresTransaction)
+        throws(PostgresError)
+    {
+        if let progress = update.progress, status != .downloaded, status != .available {
+            try transaction.execute(
+                "UPDATE requests SET progress = $2, updated_at = now() WHERE id = $1 AND progress IS DISTINCT FROM $2::double precision",
+                [id, String(progress)])
+        }
+        if update.countsImportAttempt {
+            try transaction.execute(
+                "UPDATE requests SET import_attempts = import_attempts + 1, last_import_at = now(), updated_at = now() WHERE id = $1",
+                [id])
+        }
+        if let download = update.download {
+            // One row per (request, client, client id); later reports fill in
+            // what they know and leave the rest as it was.
+            try transaction.execute(
+                """
+                INSERT INTO download_history
+                    (request_id, client, client_id, release_title, size_bytes, source_url, status, save_path, error,
+                     completed_at)
+                VALUES ($1, $2, $3, COALESCE($4, ''), $5::bigint, $6, $7, $8, $9,
+                        CASE WHEN $7 = 'completed' THEN now() END)
+                ON CONFLICT (request_id, client, client_id) DO UPDATE SET
+                    release_title = CASE WHEN $4 IS NULL THEN download_history.release_title ELSE EXCLUDED.release_title END,
+                    size_bytes = COALESCE(EXCLUDED.size_bytes, download_history.size_bytes),
+                    source_url = COALESCE(EXCLUDED.source_url, download_history.source_url),
+                    status = EXCLUDED.status,
+                    save_path = COALESCE(EXCLUDED.save_path, download_history.save_path),
+                    error = EXCLUDED.error,
+                    completed_at = CASE WHEN EXCLUDED.status = 'completed'
+                        THEN COALESCE(download_history.completed_at, now()) ELSE download_history.completed_at END,
+                    updated_at = now()
+                """,
+                [
+                    id, download.client, download.clientID, download.releaseTitle, download.sizeBytes.map(String.init),
+                    download.sourceURL, download.status, download.savePath, download.error,
+                ])
         }
     }
 

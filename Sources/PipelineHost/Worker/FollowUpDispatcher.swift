@@ -48,9 +48,11 @@ final class FollowUpDispatcher: Sendable {
                 metadata: ["request_id": "\(requestID)", "status": "\(status.rawValue)"])
             return
         }
-        let reason = detailsJSON.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["reason"] as? String
+        // The details were checked when the plugin asked; a host-made
+        // transition's details are always well formed.
+        let update = (try? RequestUpdate(detailsJSON: detailsJSON)) ?? RequestUpdate()
         do {
-            try await ledger.transition(requestID, to: status, reason: reason)
+            try await ledger.transition(requestID, to: status, update: update)
         } catch {
             logger.warning("request transition refused", metadata: ["request_id": "\(requestID)", "job_id": "\(job)", "error": "\(error)"])
         }

@@ -105,8 +105,10 @@ public final class PipelineRuntime: Service, Sendable {
         let effects = PluginEffectPolicy(
             enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true,
             checkTransition: requestLedger.map { PipelineRuntime.transitionCheck($0) })
+        // A job type with concurrency 0 is paused on this host: its jobs can
+        // be added (and wait), but this host takes none.
         workers = configuration.jobs.compactMap { job in
-            guard let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
+            guard job.concurrency > 0, let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
             return QueueWorker(
                 settings: job, queue: queue, plugin: instance, executor: pluginExecutor,
                 queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps,

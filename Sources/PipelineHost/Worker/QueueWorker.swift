@@ -246,10 +246,14 @@ final class QueueWorker: Sendable {
                     outcome: outcome, plugin: plugin.name)
             }
             // Effects take place with the outcome: all of them when the job is
-            // done, request transitions also when its last attempt has failed.
+            // done; request transitions also when its last attempt has failed
+            // and when it is rescheduled (a poller's progress). A rescheduled
+            // job's enqueues are dropped: it has not finished.
             var effects: [PluginEffect] = []
             switch resolution.kind {
             case .completed: effects = outcome.report.effects
+            case .reschedule:
+                effects = outcome.report.effects.filter { if case .requestTransition = $0 { true } else { false } }
             case .failed(let reason):
                 effects = outcome.report.effects.filter { if case .requestTransition = $0 { true } else { false } }
                 if effects.isEmpty, let request = JobHistory.requestID(in: job.dataJSON) {

@@ -56,14 +56,14 @@ import Testing
               echo: {path: libFixtureCEcho.so}
               gone: {path: libGone.so}
             jobs:
-              echo: {plugin: echo, concurrency: 0, timeout: 10}
+              echo: {plugin: echo, concurrency: -1, timeout: 10}
               more: {plugin: gone}
             """)
         let run = try await Self.run(["validate", "--config", file])
         #expect(run.reason == .exit && run.status == 1)
         #expect(run.errors.contains("\(file):3:16: plugins.gone: plugin "))
-        #expect(run.errors.contains("\(file):5:37: jobs.echo.concurrency must be from 1 to 10000, found 0"))
-        #expect(run.errors.contains("\(file):5:49: jobs.echo.timeout: bad duration '10'"))
+        #expect(run.errors.contains("\(file):5:37: jobs.echo.concurrency must be from 0 to 10000, found -1"))
+        #expect(run.errors.contains("\(file):5:50: jobs.echo.timeout: bad duration '10'"))
         #expect(run.errors.contains("3 problem(s) found"))
         #expect(run.output.isEmpty)
     }

@@ -6,10 +6,10 @@ import Testing
 @Suite struct HistorySchemaTests {
     @Test func migrationsRunTwiceAreANoOp() async throws {
         let client = try PostgresServer.start().client()
-        #expect(try await Migrations.run(on: client) == [1])
+        #expect(try await Migrations.run(on: client) == [1, 2])
         #expect(try await Migrations.run(on: client) == [])
         let versions = try await client.query("SELECT version, name FROM schema_migrations")
-        #expect(versions.count == 1)
+        #expect(versions.count == 2)
         let tables = try await client.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name", [client.schema])
         #expect(tables.rows.compactMap { $0[0] } == [
@@ -23,7 +23,7 @@ import Testing
         async let first = Migrations.run(on: try server.client(schema: schema))
         async let second = Migrations.run(on: try server.client(schema: schema))
         let results = try await [first, second]
-        #expect(results.flatMap { $0 } == [1])
+        #expect(results.flatMap { $0 } == [1, 2])
     }
 
     /// Text full of SQL and HTML metacharacters, stored and read back verbatim.
@@ -44,7 +44,7 @@ import Testing
         try await client.query(
             "INSERT INTO scheduled_jobs (name, job_type, kind, expression) VALUES ($1, 'work', 'cron', '*/5 * * * *')", [text])
         try await client.query(
-            "INSERT INTO download_history (request_id, client, release_title, status) VALUES ('r1', 'qbittorrent', $1, 'added')", [text])
+            "INSERT INTO download_history (request_id, client, client_id, release_title, status) VALUES ('r1', 'qbittorrent', $1, $1, 'downloading')", [text])
         try await client.query("INSERT INTO library_items (backend, item_id, title) VALUES ('plex', $1, $2)", [text, text])
 
         #expect(try await client.query("SELECT title, author FROM requests WHERE id = $1", ["r1"]).rows == [[text, text]])

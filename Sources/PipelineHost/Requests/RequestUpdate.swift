@@ -1,0 +1,134 @@
+import Foundation
+
+/// What a plugin's request transition may carry besides the move, read from
+/// its details object (docs/plugin-abi.md, "Request transitions"):
+///
+/// ```json
+/// {"reason": "…", "progress": 42.5,
+///  "download": {"client": "qbittorrent", "client_id": "<info hash>", "status": "downloading", …}}
+/// ```
+///
+/// `progress` and `download` apply even when the request already has the
+/// status asked for (a poller reporting progress asks for the status the
+/// request is in); nothing applies when the move is refused.
+public struct RequestUpdate: Sendable, Equatable {
+    /// Why the request moved: kept in `requests.status_reason` with a move.
+    public var reason: String?
+    /// The request's progress, 0 to 100.
+    public var progress: Double?
+    /// A download to record in `download_history`.
+    public var download: DownloadRecord?
+    /// Set to add one to `requests.import_attempts`.
+    public var countsImportAttempt: Bool
+
+    public init(reason: String? = nil, progress: Double? = nil, download: DownloadRecord? = nil, countsImportAttempt: Bool = false) {
+        self.reason = reason
+        self.progress = progress
+        self.download = download
+        self.countsImportAttempt = countsImportAttempt
+    }
+
+    /// A details object that does not hold what its keys promise.
+    public struct Malformed: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads a details object (JSON text, or nil for none).
+    ///
+    /// - Throws: ``Malformed`` naming the key at fault, for a key this type
+    ///   reads whose value has the wrong shape. Other keys are ignored.
+    public init(detailsJSON: String?) throws(Malformed) {
+        self.init()
+        guard let detailsJSON else { return }
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: Data(detailsJSON.utf8))
+        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
+            throw Malformed(description: "details.\(Self.path(context.codingPath)) has the wrong type")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw Malformed(description: "details.\(Self.path(context.codingPath + [key])) is required")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw Malformed(description: "details.\(Self.path(context.codingPath)): \(context.debugDescription)")
+        } catch {
+            throw Malformed(description: "details must be a JSON object")
+        }
+        if let progress = wire.progress {
+            guard progress.isFinite, (0...100).contains(progress) else {
+                throw Malformed(description: "details.progress must be from 0 to 100, not \(progress)")
+            }
+        }
+        if let download = wire.download {
+            guard !download.client.isEmpty, !download.clientID.isEmpty else {
+                throw Malformed(description: "details.download.client and client_id must not be empty")
+            }
+            guard DownloadRecord.statuses.contains(download.status) else {
+                throw Malformed(
+                    description: "details.download.status must be one of \(DownloadRecord.statuses.sorted().joined(separator: ", ")), not '\(download.status)'")
+            }
+            if let size = download.sizeBytes, size < 0 { throw Malformed(description: "details.download.size_bytes must not be negative") }
+        }
+        reason = wire.reason
+        progress = wire.progress
+        download = wire.download
+        countsImportAttempt = wire.importAttempt ?? false
+    }
+
+    private struct Wire: Decodable {
+        var reason: String?
+        var progress: Double?
+        var download: DownloadRecord?
+        var importAttempt: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case reason, progress, download
+            case importAttempt = "import_attempt"
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map(\.stringValue).joined(separator: ".")
+    }
+}
+
+/// One download of a request, as `download_history` keeps it: one row per
+/// (request, client, client id), updated as the download goes on.
+public struct DownloadRecord: Sendable, Equatable, Codable {
+    /// The download client: `qbittorrent`, `transmission`, ….
+    public var client: String
+    /// The client's id for the download (a torrent's info hash).
+    public var clientID: String
+    /// `downloading`, `completed`, `failed` or `removed`.
+    public var status: String
+    public var releaseTitle: String?
+    public var sizeBytes: Int64?
+    /// Where the release came from (secrets in its query removed by the plugin).
+    public var sourceURL: String?
+    /// Where the finished download is, as the host sees the file system.
+    public var savePath: String?
+    public var error: String?
+
+    static let statuses: Set<String> = ["downloading", "completed", "failed", "removed"]
+
+    enum CodingKeys: String, CodingKey {
+        case client, status, error
+        case clientID = "client_id"
+        case releaseTitle = "release_title"
+        case sizeBytes = "size_bytes"
+        case sourceURL = "source_url"
+        case savePath = "save_path"
+    }
+
+    public init(
+        client: String, clientID: String, status: String, releaseTitle: String? = nil, sizeBytes: Int64? = nil,
+        sourceURL: String? = nil, savePath: String? = nil, error: String? = nil
+    ) {
+        self.client = client
+        self.clientID = clientID
+        self.status = status
+        self.releaseTitle = releaseTitle
+        self.sizeBytes = sizeBytes
+        self.sourceURL = sourceURL
+        self.savePath = savePath
+        self.error = error
+    }
+}
