@@ -53,6 +53,7 @@ var products: [Product] = [
     .executable(name: "pipeline-host", targets: ["PipelineHostCLI"]),
     .library(name: "PipelineHost", targets: ["PipelineHost"]),
     .library(name: "PluginKit", targets: ["PluginKit"]),
+    .library(name: "DownloadClientKit", targets: ["DownloadClientKit"]),
 ]
 var targets: [Target] = [
     // The contract between host and plugins: C headers only.
@@ -100,9 +101,22 @@ var targets: [Target] = [
     // JSONValue, shared by the host and PluginKit.
     .target(name: "PipelineJSON", swiftSettings: swiftSettings),
 
+    // HTTP for plugins over URLSession (FoundationNetworking): no SwiftNIO in a plugin.
+    .target(name: "PluginHTTP", swiftSettings: swiftSettings),
+
+    // What a download-client plugin author builds on: the client interface and
+    // the download and monitor jobs written once over it.
+    .target(
+        name: "DownloadClientKit",
+        dependencies: ["PluginKit", "PluginHTTP", .product(name: "Crypto", package: "swift-crypto")],
+        swiftSettings: swiftSettings),
+
     .testTarget(
         name: "HostTests",
-        dependencies: ["PipelineHost", "PluginKit", .product(name: "Logging", package: "swift-log")],
+        dependencies: [
+            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
+        ],
         swiftSettings: swiftSettings),
     .testTarget(
         name: "PluginTests",
@@ -111,11 +125,18 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
 ]
 
+/// What each shipped plugin builds on beyond PluginABI and PluginKit.
+let shippedPluginDependencies: [String: [Target.Dependency]] = [
+    "DownloadQBittorrent": ["DownloadClientKit", "PluginHTTP"],
+    "DownloadTransmission": ["DownloadClientKit", "PluginHTTP"],
+]
+
 for name in shippedPlugins {
     products.append(.library(name: name, type: .dynamic, targets: [name]))
     targets.append(
         .target(
-            name: name, dependencies: ["PluginABI", "PluginKit"], path: "Plugins/\(name)",
+            name: name, dependencies: ["PluginABI", "PluginKit"] + shippedPluginDependencies[name, default: []],
+            path: "Plugins/\(name)",
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings))
 }
 for name in cFixtures {
@@ -160,6 +181,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: targets
 )

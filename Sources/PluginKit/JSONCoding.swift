@@ -37,3 +37,15 @@ enum JSONCoding {
         }
     }
 }
+
+extension JSONValue {
+    /// The JSON value `value` encodes as (with PluginKit's encoding).
+    public init(encoding value: some Encodable) throws {
+        self = try JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(value))
+    }
+
+    /// This value decoded as `type`.
+    public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        try JSONCoding.decode(type, from: JSONCoding.encode(self))
+    }
+}

@@ -108,7 +108,10 @@ public struct JobContext: @unchecked Sendable {
     private static func check(_ status: pp_status, _ what: String) throws {
         switch status {
         case PP_OK: return
-        case PP_ERR_REFUSED: throw PluginError.permanent("the host refused: \(what)")
+        case PP_ERR_REFUSED:
+            var error = PluginError.permanent("the host refused: \(what)")
+            error.isHostRefusal = true
+            throw error
         case PP_ERR_UNSUPPORTED: throw PluginError.permanent("the host does not offer this here: \(what)")
         default: throw PluginError.permanent("the host rejected the arguments of: \(what)")
         }

@@ -19,6 +19,10 @@ public struct PluginError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Duration?
     /// Structured details recorded with the failure.
     public var details: JSONValue?
+    /// Set when the host refused what the plugin asked for (a request
+    /// transition the request's status does not allow, such as any move of a
+    /// cancelled request): a sign to stop working for that request.
+    public var isHostRefusal = false
 
     public var description: String { message }
 

@@ -1,9 +1,10 @@
 import PipelineHost
 import Testing
 
-/// Every plugin the package ships passes the loader, claims its job types,
-/// starts with an empty config and answers a job (for now: "not implemented
-/// yet", for good).
+/// Every plugin the package ships passes the loader, claims its job types
+/// and answers a job. The plugins still planned answer "not implemented yet",
+/// for good; the download clients refuse a config without `url` and a payload
+/// without its fields, naming them.
 @Suite struct ShippedPluginTests {
     static let shipped: [(String, [String])] = [
         ("SearchProwlarr", ["search_indexers", "retry_missing_torrents"]),
@@ -13,6 +14,7 @@ import Testing
         ("LibraryPlex", ["scan_library", "library_recently_added_check"]),
         ("LibraryABS", ["scan_library", "library_recently_added_check"]),
     ]
+    static let downloadClients: Set<String> = ["DownloadQBittorrent", "DownloadTransmission"]
 
     @Test(arguments: shipped.map(\.0))
     func loadsStartsAndAnswers(_ product: String) async throws {
@@ -22,9 +24,30 @@ import Testing
         #expect(plugin.info.buildSignature == PluginLoader.swiftSignature)
         #expect(plugin.info.id.hasPrefix("org.pipeline."))
         for jobType in expected {
-            let outcome = try await runJob(product, jobType, payload: "{}", effects: .none)
-            #expect(outcome.kind == .fail)
-            #expect(outcome.message?.contains("\(jobType) is not implemented yet in \(plugin.info.name)") == true)
+            if Self.downloadClients.contains(product) {
+                let outcome = try await runJob(product, jobType, payload: "{}", config: #"{"url":"http://127.0.0.1:9"}"#)
+                #expect(outcome.kind == .fail)
+                #expect(outcome.message?.contains("malformed payload for job type '\(jobType)': missing field") == true)
+            } else {
+                let outcome = try await runJob(product, jobType, payload: "{}", effects: .none)
+                #expect(outcome.kind == .fail)
+                #expect(outcome.message?.contains("\(jobType) is not implemented yet in \(plugin.info.name)") == true)
+            }
+        }
+    }
+
+    @Test(arguments: downloadClients.sorted())
+    func aDownloadClientWithoutAURLIsRefusedNamingTheSetting(_ product: String) throws {
+        #expect {
+            _ = try PluginLoader.load(path: builtPlugin(product)).start(name: "client", configJSON: "{}", logger: .silent)
+        } throws: { error in
+            "\(error)".contains("missing field 'url'") && "\(error)".contains("plugins.client.config")
+        }
+        #expect {
+            _ = try PluginLoader.load(path: builtPlugin(product)).start(
+                name: "client", configJSON: #"{"url":"http://x","poll_interval":"soon"}"#, logger: .silent)
+        } throws: { error in
+            "\(error)".contains("poll_interval") && "\(error)".contains("is not a duration")
         }
     }
 }

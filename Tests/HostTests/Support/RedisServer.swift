@@ -120,12 +120,13 @@ struct TestFailure: Error, CustomStringConvertible {
 
 /// Waits until `condition` holds, checking every 20 ms, or fails after `timeout`.
 func eventually(
-    _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
+    _ what: String, timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: interval)
     }
     throw TestFailure("timed out after \(timeout) waiting for: \(what)")
 }

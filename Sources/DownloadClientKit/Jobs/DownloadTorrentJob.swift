@@ -1,0 +1,102 @@
+import Foundation
+import PluginKit
+
+/// One `download_torrent` job: add the chosen release, or failing that its
+/// alternates in order, then hand the download to `monitor_download`.
+struct DownloadTorrentJob<Client: DownloadClient> {
+    let plugin: DownloadClientPlugin<Client>
+    let job: Job
+    let context: JobContext
+
+    func run() async throws -> JobOutcome {
+        let payload = try job.payload(as: DownloadTorrentPayload.self)
+        let requestID = payload.requestID
+        if let requestID {
+            // Asked first, so that a cancelled request adds nothing.
+            do {
+                try context.requestTransition(requestID: requestID, to: "downloading", details: ["progress": 0])
+            } catch let error as PluginError where error.isHostRefusal {
+                context.log(.warn, "nothing added: \(error.message)")
+                return .done(["skipped": .string(error.message)])
+            }
+        }
+        let outcome = await addFirstUsable(payload)
+        // The request moves to `downloading` with a done job; when the job
+        // fails for good it moves on to `failed` (the host drops these
+        // effects for a retry that is not the last).
+        if let requestID, outcome.kind != .done, let message = outcome.message {
+            try? context.requestTransition(requestID: requestID, to: "failed", details: ["reason": .string(message)])
+        }
+        return outcome
+    }
+
+    private func addFirstUsable(_ payload: DownloadTorrentPayload) async -> JobOutcome {
+        let candidates = Array(([payload.release] + payload.alternates).prefix(plugin.settings.maxReleases))
+        var failures: [String] = []
+        var worthRetrying = false
+        for (index, release) in candidates.enumerated() {
+            if context.isCancelled { return .retry("cancelled before a release was added") }
+            let label = index == 0 ? "release" : "alternate \(index)"
+            if let protocolName = release.protocol, protocolName.lowercased() != "torrent" {
+                failures.append("\(label) '\(release.title)': a \(protocolName) release, and \(Client.displayName) takes torrents")
+                continue
+            }
+            let torrent: TorrentSource
+            do {
+                torrent = try await plugin.fetcher.torrent(for: release)
+            } catch .unauthorized(let message) {
+                return .fail(message)
+            } catch .unavailable(let message) {
+                worthRetrying = true
+                failures.append("\(label): \(message)")
+                context.log(.warn, "could not fetch the \(label); trying the next: \(message)")
+                continue
+            } catch {
+                failures.append("\(label): \(error)")
+                context.log(.warn, "the \(label) is unusable; trying the next: \(error)")
+                continue
+            }
+            let hash: String
+            do {
+                hash = try await plugin.client.add(torrent, options: plugin.settings.addOptions)
+            } catch .rejected(let message) {
+                failures.append("\(label) '\(release.title)': \(message)")
+                context.log(.warn, "\(Client.displayName) refused the \(label); trying the next: \(message)")
+                continue
+            } catch {
+                // The client itself is away or refuses us: another release
+                // would fare no better.
+                return error.pluginError.disposition == .permanent ? .fail(error.description) : .retry(error.description)
+            }
+            return handOff(release, hash: hash, payload: payload, index: index)
+        }
+        let summary = "none of the \(candidates.count) release(s) could be added: " + failures.joined(separator: "; ")
+        return worthRetrying ? .retry(summary) : .fail(summary)
+    }
+
+    private func handOff(_ release: Release, hash: String, payload: DownloadTorrentPayload, index: Int) -> JobOutcome {
+        let source = release.downloadURL.flatMap(URL.init(string:))?.redactingSecrets ?? release.magnetURL.map { String($0.prefix(300)) }
+        do {
+            if let requestID = payload.requestID {
+                var download: [String: JSONValue] = [
+                    "client": .string(Client.clientKind), "client_id": .string(hash), "status": "downloading",
+                    "release_title": .string(release.title),
+                ]
+                if let size = release.sizeBytes { download["size_bytes"] = .int(size) }
+                if let source { download["source_url"] = .string(source) }
+                try context.requestTransition(
+                    requestID: requestID, to: "downloading", details: ["progress": 0, "download": .object(download)])
+            }
+            let next = MonitorDownloadPayload(
+                requestID: payload.requestID, book: payload.book, client: Client.clientKind, infoHash: hash,
+                releaseTitle: release.title)
+            try context.enqueue(DownloadJobTypes.monitor, payload: next, delay: plugin.settings.firstPollDelay)
+        } catch {
+            return .fail("added \(hash) to \(Client.displayName), but the host refused the follow-up: \(error)")
+        }
+        context.log(
+            .info, "added '\(release.title)' to \(Client.displayName)" + (index > 0 ? " (alternate \(index))" : ""),
+            metadata: ["info_hash": .string(hash)])
+        return .done(["info_hash": .string(hash), "client": .string(Client.clientKind), "release_title": .string(release.title)])
+    }
+}

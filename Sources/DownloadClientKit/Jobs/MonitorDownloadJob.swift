@@ -1,0 +1,112 @@
+import Foundation
+import PluginKit
+
+/// One poll of `monitor_download`: one job for the whole download, which
+/// reschedules itself until the download is complete or has failed.
+struct MonitorDownloadJob<Client: DownloadClient> {
+    let plugin: DownloadClientPlugin<Client>
+    let job: Job
+    let context: JobContext
+
+    /// The waits within one poll before a missing download counts as missing:
+    /// just after an add, a client may not list the torrent yet.
+    static var missingRetryDelays: [Duration] { [.milliseconds(500), .seconds(1), .seconds(2)] }
+
+    func run() async throws -> JobOutcome {
+        var payload = try job.payload(as: MonitorDownloadPayload.self)
+        guard payload.client == Client.clientKind else {
+            return .fail(
+                "this download is in \(payload.client), and this plugin talks to \(Client.clientKind): "
+                    + "route monitor_download to the \(payload.client) plugin")
+        }
+        let observation: MonitorObservation
+        do {
+            observation = try await observe(payload.infoHash)
+        } catch {
+            return failRequest(payload, reason: error.message, outcome: .fail(error.message))
+        }
+        switch plugin.monitor.decide(payload.monitor, observation) {
+        case .pollAgain(let delay, let state, let progress, let log):
+            write(log)
+            if let requestID = payload.requestID, let progress {
+                do {
+                    try context.requestTransition(requestID: requestID, to: "downloading", details: ["progress": .double(progress)])
+                } catch let error as PluginError where error.isHostRefusal {
+                    context.log(.warn, "monitoring stopped: \(error.message)")
+                    return .done(["stopped": .string(error.message)])
+                }
+            }
+            payload.monitor = state
+            return .reschedule(after: delay, payload: try JSONValue(encoding: payload))
+
+        case .completed(let contentPath, _, let log):
+            write(log)
+            let localPath = plugin.settings.pathMappings.localPath(for: contentPath)
+            if let requestID = payload.requestID {
+                try context.requestTransition(
+                    requestID: requestID, to: "downloading",
+                    details: [
+                        "progress": 100,
+                        "download": [
+                            "client": .string(Client.clientKind), "client_id": .string(payload.infoHash),
+                            "status": "completed", "save_path": .string(localPath),
+                        ],
+                    ])
+            }
+            let organize = OrganizeFilesPayload(
+                requestID: payload.requestID, book: payload.book, downloadPath: localPath, client: Client.clientKind,
+                infoHash: payload.infoHash, releaseTitle: payload.releaseTitle)
+            try context.enqueue(DownloadJobTypes.organize, payload: organize)
+            context.log(.info, "download complete; organize_files enqueued for \(localPath)")
+            return .done(["download_path": .string(localPath), "client_path": .string(contentPath)])
+
+        case .failed(let reason, let log):
+            write(log)
+            return failRequest(payload, reason: reason, outcome: .fail(reason))
+        }
+    }
+
+    /// Asks the client, asking again within the poll while it does not have the download.
+    private func observe(_ hash: String) async throws(PluginError) -> MonitorObservation {
+        var waits = Self.missingRetryDelays[...]
+        while true {
+            do {
+                if let status = try await plugin.client.status(of: hash) { return .found(status) }
+            } catch .authenticationFailed(let message) {
+                throw .permanent(message)
+            } catch {
+                return .unreachable(error.description)
+            }
+            guard let wait = waits.popFirst(), !context.isCancelled else { return .missing }
+            try? await Task.sleep(for: wait)
+        }
+    }
+
+    private func failRequest(_ payload: MonitorDownloadPayload, reason: String, outcome: JobOutcome) -> JobOutcome {
+        context.log(.error, reason)
+        if let requestID = payload.requestID {
+            try? context.requestTransition(
+                requestID: requestID, to: "failed",
+                details: [
+                    "reason": .string(reason),
+                    "download": [
+                        "client": .string(Client.clientKind), "client_id": .string(payload.infoHash), "status": "failed",
+                        "error": .string(reason),
+                    ],
+                ])
+        }
+        return outcome
+    }
+
+    private func write(_ lines: [MonitorLogLine]) {
+        for line in lines {
+            let level: PluginLogLevel =
+                switch line.level {
+                case .info: .info
+                case .warn: .warn
+                case .error: .error
+                }
+            context.log(level, line.message, metadata: line.percent.map { ["percent": .int(Int64($0))] } ?? [:])
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import PipelineHost
+import PipelineJSON
+import Testing
+
+/// The two download-client plugins against real qbittorrent-nox and
+/// transmission-daemon on loopback, run by a host with Redis and PostgreSQL.
+@Suite struct DownloadClientTests {
+    enum Client: String, CaseIterable, CustomTestStringConvertible {
+        case qbittorrent, transmission
+
+        var plugin: String { self == .qbittorrent ? "libDownloadQBittorrent.so" : "libDownloadTransmission.so" }
+        var testDescription: String { rawValue }
+    }
+
+    /// A client of either kind, its URL and credentials.
+    final class Daemon: @unchecked Sendable {
+        let qbittorrent: QBittorrentDaemon?
+        let transmission: TransmissionDaemon?
+
+        init(_ client: Client) async throws {
+            qbittorrent = client == .qbittorrent ? try await QBittorrentDaemon() : nil
+            transmission = client == .transmission ? try await TransmissionDaemon() : nil
+        }
+
+        var url: String { qbittorrent?.url ?? transmission!.url }
+        var username: String { qbittorrent?.username ?? transmission!.username }
+        var password: String { qbittorrent?.password ?? transmission!.password }
+        var downloads: String { qbittorrent?.downloads ?? transmission!.directory.path + "/downloads" }
+
+        func config(password: String? = nil, extra: String = "") -> String {
+            "url: \"\(url)\", username: \(username), password: \"\(password ?? self.password)\", category: audiobooks"
+                + (extra.isEmpty ? "" : ", " + extra)
+        }
+    }
+
+    /// Reads a request's state until `condition` holds.
+    static func waitForRequest(
+        _ pipeline: DownloadPipeline, _ id: String, _ what: String, timeout: Duration = .seconds(60),
+        _ condition: @escaping ((status: String, progress: Double, reason: String?)) -> Bool
+    ) async throws {
+        try await eventually(what, timeout: timeout, every: .milliseconds(100)) {
+            condition(try await pipeline.requestRow(id))
+        }
+    }
+
+    @Test(arguments: Client.allCases)
+    func dataAlreadyInPlaceReachesOneHundredAndHandsTheMappedLocalPathToOrganize(_ client: Client) async throws {
+        let daemon = try await Daemon(client)
+        let directory = try TemporaryDirectory()
+        // A tracker that never answers: Transmission reports a tracker error,
+        // which must not fail the download.
+        let fixture = try TorrentFixture(in: directory, sizes: [200_000, 150_000], tracker: "http://127.0.0.1:9/announce")
+        let indexer = try await IndexerStandIn()
+        let busy = indexer.serve("busy", .status(503))
+        let good = indexer.serve("good", .torrent(try fixture.data))
+        let pipeline = try await DownloadPipeline(
+            plugin: client.plugin,
+            config: daemon.config(
+                extra: """
+                    save_path: "\(fixture.parent)", indexer_api_key: \(indexer.apiKey), \
+                    path_mappings: [{remote: "\(fixture.parent)", local: "/library-view/incoming"}]
+                    """))
+        let request = try await pipeline.request()
+        try await pipeline.download(request: request, releases: [("Busy release", busy), ("Pride and Prejudice", good)])
+
+        try await pipeline.waitForOrganize(request: request)
+        let organize = try JSONDecoder().decode(JSONValue.self, from: Data(try await pipeline.organizeJobs()[0].utf8))
+        #expect(organize["download_path"]?.stringValue == "/library-view/incoming/\(fixture.name)")
+        #expect(organize["info_hash"]?.stringValue == fixture.infoHash)
+        #expect(organize["request_id"]?.stringValue == request)
+        #expect(organize["book"]?["author"]?.stringValue == "Jane Austen")
+        let row = try await pipeline.requestRow(request)
+        #expect(row.status == "downloading", "organize_files moves it on, not the monitor")
+        #expect(row.progress == 100)
+        let downloads = try await pipeline.downloads(request)
+        #expect(downloads.count == 1)
+        #expect(downloads.first?[0...3] == [client.rawValue, fixture.infoHash, "completed", "/library-view/incoming/\(fixture.name)"])
+        #expect(indexer.requested == ["busy", "good"], "the busy release was tried, then its alternate")
+        let added = try await pipeline.events("download_torrent")
+        #expect(added.contains { $0.message.contains("could not fetch the release; trying the next") && $0.message.contains("503") })
+        #expect(added.contains { $0.message.contains("added 'Pride and Prejudice'") && $0.message.contains("alternate 1") })
+        #expect(try await pipeline.postgres.query("SELECT count(*) FROM jobs WHERE job_type = 'monitor_download'").rows == [["1"]])
+        let organizeQueue = try await pipeline.runtime.queues["organize_files"]!.counts()
+        #expect(organizeQueue[.waiting] == 1, "concurrency 0: the job waits, no worker takes it: \(organizeQueue)")
+        try await pipeline.stop()
+    }
+
+    @Test(arguments: Client.allCases)
+    func aWrongPasswordFailsForGoodAtOnceNamingTheSettings(_ client: Client) async throws {
+        let daemon = try await Daemon(client)
+        let directory = try TemporaryDirectory()
+        let fixture = try TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
+        let indexer = try await IndexerStandIn()
+        let url = indexer.serve("book", .torrent(try fixture.data))
+        let pipeline = try await DownloadPipeline(
+            plugin: client.plugin,
+            config: daemon.config(password: "not-the-password", extra: "indexer_api_key: \(indexer.apiKey)"),
+            downloadAttempts: 3)
+        let request = try await pipeline.request()
+        let job = try await pipeline.download(request: request, releases: [("Pride and Prejudice", url)])
+        try await Self.waitForRequest(pipeline, request, "request failed") { $0.status == "failed" }
+        let row = try await pipeline.requestRow(request)
+        #expect(row.reason?.contains("fix username and password in this plugin's config") == true, "\(row.reason ?? "")")
+        let attempts = try await pipeline.postgres.query(
+            "SELECT status, attempts FROM jobs WHERE job_type = 'download_torrent' AND job_id = $1", [job]
+        ).rows
+        #expect(attempts == [["failed", "1"]], "a permanent failure is not retried")
+        #expect(try await pipeline.downloads(request).isEmpty)
+        try await pipeline.stop()
+    }
+
+    @Test func anIndexerRefusingTheAPIKeyIsAPermanentFailureNamingTheSetting() async throws {
+        let daemon = try await Daemon(.qbittorrent)
+        let directory = try TemporaryDirectory()
+        let fixture = try TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
+        let indexer = try await IndexerStandIn()
+        let url = indexer.serve("book", .torrent(try fixture.data))
+        let pipeline = try await DownloadPipeline(
+            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: wrong-key"), downloadAttempts: 3)
+        let request = try await pipeline.request()
+        try await pipeline.download(request: request, releases: [("Pride and Prejudice", url)])
+        try await Self.waitForRequest(pipeline, request, "request failed") { $0.status == "failed" }
+        let reason = try await pipeline.requestRow(request).reason ?? ""
+        #expect(reason.contains("indexer_api_key"), "\(reason)")
+        #expect(reason.contains("401"))
+        #expect(!reason.contains("wrong-key") && reason.contains("apikey=***"), "the key in the URL is not repeated: \(reason)")
+        try await pipeline.stop()
+    }
+
+    @Test func aTorrentDeletedInTheClientFailsTheRequestAfterTheRetries() async throws {
+        let daemon = try await Daemon(.transmission)
+        let directory = try TemporaryDirectory()
+        // No data anywhere and no tracker: the download stays at 0 %.
+        let fixture = try TorrentFixture(in: directory, sizes: [300_000], tracker: "http://127.0.0.1:9/announce")
+        let indexer = try await IndexerStandIn()
+        let url = indexer.serve("book", .torrent(try fixture.data))
+        let pipeline = try await DownloadPipeline(
+            plugin: Client.transmission.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey), missing_polls: 2"))
+        let request = try await pipeline.request()
+        try await pipeline.download(request: request, releases: [("Pride and Prejudice", url)])
+        try await eventually("the monitor polled", every: .milliseconds(100)) {
+            try await pipeline.events("monitor_download").contains { $0.message.hasPrefix("downloading: 0 %") }
+        }
+        try await daemon.transmission!.rpc("torrent-remove", ["ids": [.string(fixture.infoHash)], "delete-local-data": true])
+        try await Self.waitForRequest(pipeline, request, "request failed") { $0.status == "failed" }
+        let reason = try await pipeline.requestRow(request).reason ?? ""
+        #expect(reason.contains("no longer in Transmission (not found in 2 polls in a row)"), "\(reason)")
+        let events = try await pipeline.events("monitor_download")
+        #expect(events.contains { $0.level == "warn" && $0.message.contains("not in Transmission (1 of 2)") })
+        #expect(try await pipeline.downloads(request).map { [$0[2], $0[4]] } == [["failed", reason]])
+        try await pipeline.stop()
+    }
+
+    @Test func qBittorrentRestartedBetweenTwoPollsIsLoggedIntoAgain() async throws {
+        let daemon = try await Daemon(.qbittorrent)
+        let qbittorrent = daemon.qbittorrent!
+        let directory = try TemporaryDirectory()
+        let fixture = try TorrentFixture(in: directory, sizes: [200_000], tracker: "http://127.0.0.1:9/announce")
+        // Added paused, qBittorrent does not check the data: it sits at 0 %.
+        try await qbittorrent.add(fixture, savePath: fixture.parent, paused: true)
+        let pipeline = try await DownloadPipeline(plugin: Client.qbittorrent.plugin, config: daemon.config())
+        let request = try await pipeline.ledger.create(title: "Pride and Prejudice", author: "Jane Austen", status: .downloading).id
+        try await pipeline.monitor(request: request, client: "qbittorrent", infoHash: fixture.infoHash)
+        try await eventually("the monitor polled with its session", every: .milliseconds(100)) {
+            try await pipeline.events("monitor_download").contains { $0.message.hasPrefix("no progress at 0 %") }
+        }
+        try await qbittorrent.stop()
+        try await qbittorrent.start()
+        // The plugin's session cookie died with the old process; the next
+        // polls must log in again, see the torrent resume and finish.
+        try await qbittorrent.call("torrents/resume", form: [("hashes", fixture.infoHash)])
+        try await pipeline.waitForOrganize(request: request)
+        #expect(try await pipeline.requestRow(request).status == "downloading")
+        let events = try await pipeline.events("monitor_download")
+        #expect(!events.contains { $0.level == "error" }, "\(events.map(\.message))")
+        #expect(Set(events.map(\.job)).count == 1)
+        try await pipeline.stop()
+    }
+}
