@@ -48,8 +48,7 @@ import Testing
     func dataAlreadyInPlaceReachesOneHundredAndHandsTheMappedLocalPathToOrganize(_ client: Client) async throws {
         let daemon = try await Daemon(client)
         let directory = try TemporaryDirectory()
-        // A tracker that never answers: Transmission reports a tracker error,
-        // which must not fail the download.
+        // No tracker answers there: the clients need none for data already in place.
         let fixture = try TorrentFixture(in: directory, sizes: [200_000, 150_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let busy = indexer.serve("busy", .status(503))
@@ -152,6 +151,47 @@ import Testing
         try await pipeline.stop()
     }
 
+    @Test func aTrackerErrorInTransmissionIsNotADownloadError() async throws {
+        let daemon = try await Daemon(.transmission)
+        let transmission = daemon.transmission!
+        // The tracker refuses a torrent it was not told about: Transmission
+        // then reports error 2 ("tracker error") on a download that is fine.
+        let tracker = try await OpenTracker()
+        let directory = try TemporaryDirectory()
+        let fixture = try TorrentFixture(in: directory, sizes: [200_000, 100_000], tracker: tracker.announce)
+        let empty = directory.path + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let indexer = try await IndexerStandIn()
+        let pipeline = try await DownloadPipeline(
+            plugin: Client.transmission.plugin,
+            config: daemon.config(extra: "save_path: \"\(empty)\", indexer_api_key: \(indexer.apiKey)"))
+        let request = try await pipeline.request()
+        try await pipeline.download(
+            request: request, releases: [("Pride and Prejudice", indexer.serve("book", .torrent(try fixture.data)))])
+        try await eventually("Transmission reports the tracker error", every: .milliseconds(100)) {
+            try await transmission.torrent(fixture.infoHash, fields: ["error"])?["error"]?.intValue == 2
+        }
+        let monitorID = try #require(
+            try await pipeline.postgres.query("SELECT job_id FROM jobs WHERE job_type = 'monitor_download'").rows.first?[0] ?? nil)
+        func polls() async throws -> Int {
+            let data = try await pipeline.runtime.queues["monitor_download"]!.job(monitorID)?.dataJSON ?? "{}"
+            return Int(try JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))["monitor"]?["stall_count"]?.intValue ?? 0)
+        }
+        let before = try await polls()
+        try await eventually("two more polls", every: .milliseconds(100)) {
+            let row = try await pipeline.requestRow(request)
+            guard row.status == "downloading" else { throw TestFailure("the request moved to \(row.status): \(row.reason ?? "")") }
+            return try await polls() >= before + 2
+        }
+        #expect(try await pipeline.requestRow(request).status == "downloading")
+        // The data arrives; the download completes.
+        try FileManager.default.copyItem(atPath: fixture.parent + "/" + fixture.name, toPath: empty + "/" + fixture.name)
+        try await transmission.rpc("torrent-verify", ["ids": [.string(fixture.infoHash)]])
+        try await pipeline.waitForOrganize(request: request)
+        try await pipeline.stop()
+        withExtendedLifetime((tracker, indexer)) {}
+    }
+
     @Test func qBittorrentRestartedBetweenTwoPollsIsLoggedIntoAgain() async throws {
         let daemon = try await Daemon(.qbittorrent)
         let qbittorrent = daemon.qbittorrent!
@@ -178,3 +218,4 @@ import Testing
         try await pipeline.stop()
     }
 }
+
