@@ -94,12 +94,15 @@ struct QBittorrentTorrent: Decodable {
     var dlspeed: Int64?
     var savePath: String?
     var contentPath: String?
+    /// The incomplete-downloads folder of this torrent, empty when unused.
+    var downloadPath: String?
 
     enum CodingKeys: String, CodingKey {
         case hash, name, state, progress, size, dlspeed
         case totalSize = "total_size"
         case savePath = "save_path"
         case contentPath = "content_path"
+        case downloadPath = "download_path"
     }
 
     /// qBittorrent's states (4.x and 5.x names) as the monitor's.
@@ -126,6 +129,7 @@ struct QBittorrentTorrent: Decodable {
         return DownloadStatus(
             infoHash: hash.lowercased(), name: name, state: mapped, progress: progress, sizeBytes: known,
             downloadRate: dlspeed ?? 0, contentPath: mapped == .metadata ? nil : content, finalSavePath: savePath,
+            temporaryPath: downloadPath.flatMap { $0.isEmpty ? nil : $0 },
             errorMessage: mapped == .failed
                 ? (state == "missingFiles"
                     ? "missingFiles: the files are not where qBittorrent expects them (moved or deleted?)"
@@ -179,11 +183,13 @@ actor QBittorrentAPI {
         -> HTTPResponse
     {
         if sid == nil { try await logIn() }
+        let used = sid
         var response = try await send(path, method: method, body: body, contentType: contentType)
         if response.status == 403, !username.isEmpty {
-            // The session is gone (expired, or qBittorrent restarted).
-            sid = nil
-            try await logIn()
+            // The session is gone (expired, or qBittorrent restarted). Another
+            // call may have logged in again meanwhile: then use its session.
+            if sid == used { sid = nil }
+            if sid == nil { try await logIn() }
             response = try await send(path, method: method, body: body, contentType: contentType)
         }
         if response.status == 403 {
@@ -215,9 +221,32 @@ actor QBittorrentAPI {
         }
     }
 
+    /// The login under way, which every call that needs a session awaits:
+    /// calls run in parallel (the actor is reentrant), and parallel failed
+    /// logins would count towards qBittorrent's ban.
+    private var loginInFlight: Task<Result<Void, DownloadClientError>, Never>?
+
     private func logIn() async throws(DownloadClientError) {
         guard !username.isEmpty else { return }
         if let refusal { throw .authenticationFailed(refusal) }
+        if let loginInFlight {
+            try await loginInFlight.value.get()
+            return
+        }
+        let attempt = Task { () -> Result<Void, DownloadClientError> in
+            do throws(DownloadClientError) {
+                try await self.sendLogin()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        loginInFlight = attempt
+        defer { loginInFlight = nil }
+        try await attempt.value.get()
+    }
+
+    private func sendLogin() async throws(DownloadClientError) {
         let body = Data(FormEncoding.encode([("username", username), ("password", password)]).utf8)
         let response = try await send(
             "auth/login", method: "POST", body: body, contentType: "application/x-www-form-urlencoded")

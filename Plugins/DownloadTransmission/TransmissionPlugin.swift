@@ -24,9 +24,11 @@ struct TransmissionClient: DownloadClient {
     static let displayName = "Transmission"
 
     let rpc: TransmissionRPC
+    let host: PluginHost
 
     init(settings: DownloadClientSettings, configuration: PluginConfiguration, host: PluginHost) throws {
         rpc = TransmissionRPC(settings: settings)
+        self.host = host
     }
 
     func add(_ torrent: TorrentSource, options: AddOptions) async throws(DownloadClientError) -> String {
@@ -46,9 +48,14 @@ struct TransmissionClient: DownloadClient {
         let hash = added?["hashString"]?.stringValue?.lowercased() ?? torrent.infoHash
         let labels = ([options.category].compactMap { $0 } + options.tags).filter { !$0.isEmpty }
         if !labels.isEmpty {
-            // RPC 16 takes labels only through torrent-set.
-            _ = try await rpc.call(
-                "torrent-set", ["ids": [.string(hash)], "labels": .array(labels.map { .string($0) })])
+            // RPC 16 takes labels only through torrent-set. The torrent is in
+            // by now: a refused label is worth a warning, not the release.
+            do {
+                _ = try await rpc.call(
+                    "torrent-set", ["ids": [.string(hash)], "labels": .array(labels.map { .string($0) })])
+            } catch .rejected(let message) {
+                host.log(.warn, "Transmission took the torrent \(hash) but not its labels \(labels): \(message)")
+            }
         }
         return hash
     }

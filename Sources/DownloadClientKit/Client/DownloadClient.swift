@@ -124,12 +124,15 @@ public struct DownloadStatus: Sendable, Equatable {
     /// Where the client will keep the finished data, when it moves downloads
     /// from a temp folder on completion (qBittorrent); nil otherwise.
     public var finalSavePath: String?
+    /// The client's temp folder for unfinished downloads, when it uses one:
+    /// data still inside it has not been moved yet.
+    public var temporaryPath: String?
     /// The client's words for a failed download.
     public var errorMessage: String?
 
     public init(
         infoHash: String, name: String, state: State, progress: Double, sizeBytes: Int64?, downloadRate: Int64 = 0,
-        contentPath: String?, finalSavePath: String? = nil, errorMessage: String? = nil
+        contentPath: String?, finalSavePath: String? = nil, temporaryPath: String? = nil, errorMessage: String? = nil
     ) {
         self.infoHash = infoHash
         self.name = name
@@ -139,6 +142,7 @@ public struct DownloadStatus: Sendable, Equatable {
         self.downloadRate = downloadRate
         self.contentPath = contentPath
         self.finalSavePath = finalSavePath
+        self.temporaryPath = temporaryPath
         self.errorMessage = errorMessage
     }
 

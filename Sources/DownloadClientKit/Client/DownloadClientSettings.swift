@@ -56,6 +56,11 @@ public struct DownloadClientSettings: Sendable, Decodable {
         password = try container.decodeIfPresent(String.self, forKey: .password) ?? ""
         category = try container.decodeIfPresent(String.self, forKey: .category).flatMap { $0.isEmpty ? nil : $0 }
         tags = try container.decodeIfPresent([String].self, forKey: .tags) ?? []
+        for label in tags + [category].compactMap({ $0 }) where label.contains(",") || label.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw DecodingError.dataCorruptedError(
+                forKey: label == category ? .category : .tags, in: container,
+                debugDescription: "'\(label)' cannot be a label: labels are not blank and hold no commas")
+        }
         savePath = try container.decodeIfPresent(String.self, forKey: .savePath).flatMap { $0.isEmpty ? nil : $0 }
         pathMappings = PathMappings(try container.decodeIfPresent([PathMapping].self, forKey: .pathMappings) ?? [])
         indexerAPIKey = try container.decodeIfPresent(String.self, forKey: .indexerAPIKey).flatMap { $0.isEmpty ? nil : $0 }
@@ -89,9 +94,12 @@ public struct DownloadClientSettings: Sendable, Decodable {
         }
     }
 
-    /// The add options these settings give.
+    /// The add options these settings give: tags trimmed, without repeats
+    /// and without the category.
     public var addOptions: AddOptions {
-        AddOptions(category: category, tags: tags, savePath: savePath)
+        var seen: Set<String> = Set([category].compactMap { $0 })
+        let unique = tags.map { $0.trimmingCharacters(in: .whitespaces) }.filter { seen.insert($0).inserted }
+        return AddOptions(category: category, tags: unique, savePath: savePath)
     }
 }
 

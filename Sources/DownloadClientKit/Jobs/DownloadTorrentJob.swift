@@ -68,13 +68,13 @@ struct DownloadTorrentJob<Client: DownloadClient> {
                 // would fare no better.
                 return error.pluginError.disposition == .permanent ? .fail(error.description) : .retry(error.description)
             }
-            return handOff(release, hash: hash, payload: payload, index: index)
+            return await handOff(release, hash: hash, payload: payload, index: index)
         }
         let summary = "none of the \(candidates.count) release(s) could be added: " + failures.joined(separator: "; ")
         return worthRetrying ? .retry(summary) : .fail(summary)
     }
 
-    private func handOff(_ release: Release, hash: String, payload: DownloadTorrentPayload, index: Int) -> JobOutcome {
+    private func handOff(_ release: Release, hash: String, payload: DownloadTorrentPayload, index: Int) async -> JobOutcome {
         let source = release.downloadURL.flatMap(URL.init(string:))?.redactingSecrets ?? release.magnetURL.map { String($0.prefix(300)) }
         do {
             if let requestID = payload.requestID {
@@ -92,7 +92,18 @@ struct DownloadTorrentJob<Client: DownloadClient> {
                 releaseTitle: release.title)
             try context.enqueue(DownloadJobTypes.monitor, payload: next, delay: plugin.settings.firstPollDelay)
         } catch {
-            return .fail("added \(hash) to \(Client.displayName), but the host refused the follow-up: \(error)")
+            // No monitor will watch it (the request was cancelled while the
+            // release was fetched, say): take the torrent out again.
+            do {
+                try await plugin.client.remove(hash, deletingData: true)
+            } catch {
+                context.log(.warn, "could not remove \(hash) from \(Client.displayName) again: \(error)")
+            }
+            if let refusal = error as? PluginError, refusal.isHostRefusal {
+                context.log(.warn, "removed \(hash) from \(Client.displayName) again: \(refusal.message)")
+                return .done(["skipped": .string(refusal.message)])
+            }
+            return .fail("added \(hash) to \(Client.displayName) and removed it again: the host refused the follow-up: \(error)")
         }
         context.log(
             .info, "added '\(release.title)' to \(Client.displayName)" + (index > 0 ? " (alternate \(index))" : ""),

@@ -28,9 +28,12 @@ struct MonitorDownloadJob<Client: DownloadClient> {
         switch plugin.monitor.decide(payload.monitor, observation) {
         case .pollAgain(let delay, let state, let progress, let log):
             write(log)
-            if let requestID = payload.requestID, let progress {
+            // Asked every poll, progress or not: a refusal (the request was
+            // cancelled, or moved on) is how the monitor learns to stop.
+            if let requestID = payload.requestID {
                 do {
-                    try context.requestTransition(requestID: requestID, to: "downloading", details: ["progress": .double(progress)])
+                    try context.requestTransition(
+                        requestID: requestID, to: "downloading", details: progress.map { ["progress": .double($0)] })
                 } catch let error as PluginError where error.isHostRefusal {
                     context.log(.warn, "monitoring stopped: \(error.message)")
                     return .done(["stopped": .string(error.message)])

@@ -194,7 +194,8 @@ public struct DownloadMonitor: Sendable {
             let lastPercent = next.lastProgress.map { Int((min(1, max(0, $0)) * 100).rounded(.down)) }
             let progress = lastPercent == percent ? nil : Double(percent)
             if status.isComplete, let contentPath = status.contentPath {
-                if let finalPath = status.finalSavePath, !PathMappings.path(contentPath, isWithin: finalPath) {
+                if let destination = status.pendingMoveDestination {
+                    let finalPath = destination
                     next.pathWaits += 1
                     next.lastProgress = status.progress
                     if next.pathWaits < policy.maxPathWaits {
@@ -213,9 +214,12 @@ public struct DownloadMonitor: Sendable {
                 }
                 return .completed(contentPath: contentPath, state: next, log: log)
             }
+            // Any gain counts (a client shows "stalled" whenever the rate is 0
+            // at that instant, between choke rounds), except while it checks
+            // data or fetches metadata.
             let progressing =
-                (next.lastProgress.map { status.progress > $0 } ?? true)
-                && [.downloading, .moving, .completed].contains(status.state)
+                ![.checking, .metadata, .paused, .queued].contains(status.state)
+                && (next.lastProgress.map { status.progress > $0 } ?? (status.state == .downloading))
             next.stallCount = progressing ? 0 : next.stallCount + 1
             next.lastProgress = status.progress
             if next.stallCount == 1 || (next.stallCount > 0 && next.stallCount % 10 == 0) {
@@ -242,6 +246,20 @@ public struct DownloadMonitor: Sendable {
     static func describe(_ duration: Duration) -> String {
         let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
+    }
+}
+
+extension DownloadStatus {
+    /// Where a complete download is still to be moved to, while the client
+    /// has not moved it out of its temp folder yet; nil once it has (or when
+    /// the client moves nothing).
+    var pendingMoveDestination: String? {
+        guard let contentPath else { return nil }
+        if let temporaryPath, PathMappings.path(contentPath, isWithin: temporaryPath) {
+            return finalSavePath ?? "its save path"
+        }
+        if let finalSavePath, !PathMappings.path(contentPath, isWithin: finalSavePath) { return finalSavePath }
+        return nil
     }
 }
 

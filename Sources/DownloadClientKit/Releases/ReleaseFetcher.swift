@@ -33,28 +33,41 @@ public struct ReleaseFetcher: Sendable {
         }
     }
 
-    /// The torrent for `release`: its magnet link when it has one, else what
-    /// its download URL serves.
+    /// The torrent for `release`: what its download URL serves, else (no
+    /// URL, or the URL failed in a way the indexer may not repeat) its magnet link.
     public func torrent(for release: Release) async throws(Failure) -> TorrentSource {
-        if let magnet = release.magnetURL, !magnet.isEmpty, release.downloadURL?.isEmpty ?? true {
-            return try Self.magnetSource(magnet)
-        }
+        let magnet = release.magnetURL.flatMap { $0.isEmpty ? nil : $0 }
         guard let text = release.downloadURL, !text.isEmpty else {
-            if let magnet = release.magnetURL, !magnet.isEmpty { return try Self.magnetSource(magnet) }
+            if let magnet { return try Self.magnetSource(magnet) }
             throw .unusable("release '\(release.title)' has neither a download URL nor a magnet link")
         }
-        if text.lowercased().hasPrefix("magnet:") { return try Self.magnetSource(text) }
-        guard var url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
-            throw .unusable("release '\(release.title)' has a download URL that is not http(s): \(text.prefix(80))")
+        do {
+            return try await fetch(text, title: release.title)
+        } catch .unauthorized(let message) {
+            throw .unauthorized(message)
+        } catch {
+            // The .torrent could not be had; the release's own magnet may still work.
+            guard let magnet, let source = try? Self.magnetSource(magnet) else { throw error }
+            return source
         }
-        for _ in 0..<6 {
+    }
+
+    private func fetch(_ text: String, title: String) async throws(Failure) -> TorrentSource {
+        if text.lowercased().hasPrefix("magnet:") { return try Self.magnetSource(text) }
+        guard let first = URL(string: text), ["http", "https"].contains(first.scheme?.lowercased() ?? "") else {
+            throw .unusable("release '\(title)' has a download URL that is not http(s): \(text.prefix(80))")
+        }
+        var url = first
+        for hop in 0..<6 {
             var headers = ["User-Agent": "pipeline-host", "Accept": "application/x-bittorrent, */*"]
-            if let apiKey { headers["X-Api-Key"] = apiKey }
+            // The indexer's key goes to the indexer only, never to a host it redirects to.
+            let sameOrigin = Self.origin(of: url) == Self.origin(of: first)
+            if let apiKey, sameOrigin { headers["X-Api-Key"] = apiKey }
             let response: HTTPResponse
             do {
                 response = try await http.send(HTTPRequest(url: url, headers: headers))
             } catch {
-                throw .unavailable("fetching '\(release.title)': \(error)")
+                throw .unavailable("fetching '\(title)': \(error)")
             }
             let shown = url.redactingSecrets
             switch response.status {
@@ -77,16 +90,25 @@ public struct ReleaseFetcher: Sendable {
                 }
                 url = next
             case 401, 403:
+                guard hop == 0 || sameOrigin else {
+                    // A host the indexer redirected to (a tracker, its passkey expired):
+                    // this release is unusable, another may not be.
+                    throw .unusable("\(shown) answered \(response.status) for '\(title)'")
+                }
                 throw .unauthorized(
-                    "the indexer refused the download of '\(release.title)' (\(response.status)) from \(shown): check "
+                    "the indexer refused the download of '\(title)' (\(response.status)) from \(shown): check "
                         + "indexer_api_key in this plugin's config (the Prowlarr API key)")
             case 408, 429, 500..<600:
-                throw .unavailable("\(shown) answered \(response.status) for '\(release.title)'")
+                throw .unavailable("\(shown) answered \(response.status) for '\(title)'")
             default:
-                throw .unusable("\(shown) answered \(response.status) for '\(release.title)'")
+                throw .unusable("\(shown) answered \(response.status) for '\(title)'")
             }
         }
-        throw .unusable("the download URL of '\(release.title)' redirected more than five times")
+        throw .unusable("the download URL of '\(title)' redirected more than five times")
+    }
+
+    private static func origin(of url: URL) -> String {
+        "\(url.scheme?.lowercased() ?? "")://\(url.host?.lowercased() ?? ""):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
     }
 
     private static func magnetSource(_ magnet: String) throws(Failure) -> TorrentSource {

@@ -17,3 +17,14 @@ public enum RequestStatus: String, Sendable, CaseIterable, Codable {
     case failed
     case cancelled
 }
+
+extension RequestStatus {
+    /// Whether a job is working on the request in this status: a job that
+    /// fails for good leaves no request here (the host moves it to `failed`).
+    public var isUnderWay: Bool {
+        switch self {
+        case .pending, .searching, .downloading, .processing: return true
+        default: return false
+        }
+    }
+}

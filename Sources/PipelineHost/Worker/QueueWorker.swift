@@ -256,8 +256,14 @@ final class QueueWorker: Sendable {
                 effects = outcome.report.effects.filter { if case .requestTransition = $0 { true } else { false } }
             case .failed(let reason):
                 effects = outcome.report.effects.filter { if case .requestTransition = $0 { true } else { false } }
-                if effects.isEmpty, let request = JobHistory.requestID(in: job.dataJSON) {
-                    effects = [.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason))]
+                // Unless the plugin left the request at rest (failed, or
+                // awaiting something), a job that failed for good fails its
+                // request: a request never stays `downloading` with no job on it.
+                let leftAtRest = effects.contains { effect in
+                    if case .requestTransition(_, let status, _) = effect { !status.isUnderWay } else { false }
+                }
+                if !leftAtRest, let request = JobHistory.requestID(in: job.dataJSON) {
+                    effects.append(.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason)))
                 }
             default: break
             }

@@ -101,11 +101,104 @@ import Testing
         try await Self.waitForRequest(pipeline, request, "request failed") { $0.status == "failed" }
         let row = try await pipeline.requestRow(request)
         #expect(row.reason?.contains("fix username and password in this plugin's config") == true, "\(row.reason ?? "")")
+        // The job's history row follows within the writer's batch interval.
+        try await eventually("the job recorded failed", every: .milliseconds(50)) {
+            try await pipeline.postgres.query(
+                "SELECT status FROM jobs WHERE job_type = 'download_torrent' AND job_id = $1", [job]
+            ).rows == [["failed"]]
+        }
         let attempts = try await pipeline.postgres.query(
-            "SELECT status, attempts FROM jobs WHERE job_type = 'download_torrent' AND job_id = $1", [job]
+            "SELECT attempts FROM jobs WHERE job_type = 'download_torrent' AND job_id = $1", [job]
         ).rows
-        #expect(attempts == [["failed", "1"]], "a permanent failure is not retried")
+        #expect(attempts == [["1"]], "a permanent failure is not retried")
         #expect(try await pipeline.downloads(request).isEmpty)
+        try await pipeline.stop()
+    }
+
+    @Test func manyJobsWithAWrongPasswordAtOnceNeverGetTheHostBanned() async throws {
+        // qBittorrent's own default: an address is banned for an hour after five failed logins.
+        let qbittorrent = try await QBittorrentDaemon(banAfterFailedLogins: 5)
+        let directory = try TemporaryDirectory()
+        let indexer = try await IndexerStandIn()
+        let pipeline = try await DownloadPipeline(
+            plugin: Client.qbittorrent.plugin,
+            config: "url: \"\(qbittorrent.url)\", username: admin, password: wrong, indexer_api_key: \(indexer.apiKey)",
+            downloadAttempts: 1, downloadConcurrency: 8)
+        var requests: [String] = []
+        for index in 0..<8 {
+            let fixture = try TorrentFixture(in: directory, sizes: [20_000], tracker: "http://127.0.0.1:9/announce")
+            let request = try await pipeline.request(title: "Book \(index)")
+            requests.append(request)
+            try await pipeline.download(request: request, releases: [("Book \(index)", indexer.serve("b\(index)", .torrent(try fixture.data)))])
+        }
+        for request in requests {
+            try await Self.waitForRequest(pipeline, request, "request \(request) failed") { $0.status == "failed" }
+        }
+        // The right password still gets in: the plugin tried the wrong one once.
+        let answer = try await qbittorrent.call("app/version")
+        #expect(answer.text.hasPrefix("v"))
+        let log = try await qbittorrent.call("log/main?last_known_id=-1").text
+        #expect(log.components(separatedBy: "login failure").count - 1 == 1, "one failed login in qBittorrent's log: \(log)")
+        try await pipeline.stop()
+    }
+
+    @Test func aRequestCancelledWhileItsReleaseIsFetchedLeavesNoTorrentBehind() async throws {
+        let daemon = try await Daemon(.qbittorrent)
+        let directory = try TemporaryDirectory()
+        let fixture = try TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
+        let indexer = try await IndexerStandIn()
+        let pipeline = try await DownloadPipeline(
+            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey)"))
+        let request = try await pipeline.request()
+        let job = try await pipeline.download(
+            request: request, releases: [("Pride and Prejudice", indexer.serve("book", .held(try fixture.data)))])
+        try await eventually("the release is being fetched") { indexer.requested == ["book"] }
+        try await pipeline.ledger.transition(request, to: .cancelled, reason: "cancelled by the user")
+        indexer.release("book")
+        try await eventually("the job done", every: .milliseconds(50)) {
+            try await pipeline.runtime.queues["download_torrent"]!.job(job)?.state == .completed
+        }
+        let result = try await pipeline.runtime.queues["download_torrent"]!.job(job)?.returnValue ?? ""
+        #expect(result.contains("skipped") && result.contains("the host refused"), "\(result)")
+        let events = try await pipeline.events("download_torrent").map(\.message)
+        #expect(events.contains { $0.contains("transition refused: the request was cancelled") }, "\(events)")
+        #expect(events.contains { $0.contains("removed \(fixture.infoHash) from qBittorrent again") }, "\(events)")
+        #expect(try await daemon.qbittorrent!.info(fixture.infoHash) == nil, "the torrent was taken out again")
+        #expect(try await pipeline.requestRow(request).status == "cancelled")
+        #expect(try await pipeline.runtime.queues["monitor_download"]!.counts().values.reduce(0, +) == 0)
+        try await pipeline.stop()
+    }
+
+    @Test func theKeyStaysWithTheIndexerAndAReleaseFallsBackToItsMagnet() async throws {
+        let daemon = try await Daemon(.qbittorrent)
+        let directory = try TemporaryDirectory()
+        let redirected = try TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
+        let withMagnet = try TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
+        let indexer = try await IndexerStandIn()
+        let tracker = try await IndexerStandIn(requiresKey: false)
+        // The indexer redirects to a tracker's own download link: the key must not follow.
+        let trackerURL = tracker.serve("t1", .torrent(try redirected.data))
+        let pipeline = try await DownloadPipeline(
+            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey)"))
+        let first = try await pipeline.request(title: "Redirected")
+        try await pipeline.download(request: first, releases: [("Redirected", indexer.serve("r1", .redirect(trackerURL)))])
+        // A release whose .torrent link is gone, with a magnet of its own.
+        let second = try await pipeline.request(title: "Magnet")
+        let payload = #"""
+            {"request_id":"\#(second)","release":{"title":"Magnet","download_url":"\#(indexer.serve("gone", .status(404)))",
+             "magnet_url":"magnet:?xt=urn:btih:\#(withMagnet.infoHash)&dn=Magnet"}}
+            """#
+        _ = try await pipeline.runtime.enqueue("download_torrent", payloadJSON: payload)
+        try await eventually("both added", every: .milliseconds(100)) {
+            let added = (try await pipeline.downloads(first).count, try await pipeline.downloads(second).count)
+            return added == (1, 1)
+        }
+        #expect(indexer.keysReceived["r1"] == indexer.apiKey)
+        #expect(tracker.requested == ["t1"])
+        #expect(tracker.keysReceived["t1"] == nil, "the Prowlarr key went to another host: \(tracker.keysReceived)")
+        #expect(try await pipeline.downloads(first).first?[1] == redirected.infoHash)
+        #expect(try await pipeline.downloads(second).first?[1] == withMagnet.infoHash)
+        #expect(try await daemon.qbittorrent!.info(withMagnet.infoHash) != nil, "added by its magnet")
         try await pipeline.stop()
     }
 

@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func pausedQueuedAndCheckingCountAsStalledEvenWhenProgressMoves() {
-        for state in [DownloadStatus.State.paused, .queued, .checking, .metadata, .stalled] {
+        for state in [DownloadStatus.State.paused, .queued, .checking, .metadata] {
             let decision = monitor.decide(MonitorState(lastProgress: 0.1), .found(status(0.2, state)))
             guard case .pollAgain(let delay, let next, _, _) = decision else {
                 Issue.record("expected another poll for \(state)")
@@ -43,6 +43,35 @@ import Testing
             }
             #expect(next.stallCount == 1)
             #expect(delay == .seconds(20))
+        }
+    }
+
+    @Test func aGainCountsAsProgressEvenWhenTheClientSaysStalledAtThatInstant() {
+        guard case .pollAgain(let delay, let next, _, _) = monitor.decide(
+            MonitorState(lastProgress: 0.1, stallCount: 3), .found(status(0.13, .stalled)))
+        else {
+            Issue.record("expected another poll")
+            return
+        }
+        #expect(next.stallCount == 0)
+        #expect(delay == .seconds(10))
+    }
+
+    @Test func aDownloadStillInsideTheTempFolderWaitsEvenWhenThatFolderIsInsideTheSavePath() {
+        let inTemp = DownloadStatus(
+            infoHash: "h", name: "Book", state: .completed, progress: 1, sizeBytes: 10, contentPath: "/downloads/temp/Book",
+            finalSavePath: "/downloads", temporaryPath: "/downloads/temp")
+        guard case .pollAgain(_, let next, _, let log) = monitor.decide(MonitorState(), .found(inTemp)) else {
+            Issue.record("expected a wait for the move")
+            return
+        }
+        #expect(next.pathWaits == 1)
+        #expect(log.contains { $0.message.contains("waiting for qBittorrent to move it") })
+        var moved = inTemp
+        moved.contentPath = "/downloads/Book"
+        guard case .completed("/downloads/Book", _, _) = monitor.decide(next, .found(moved)) else {
+            Issue.record("expected completion once moved")
+            return
         }
     }
 

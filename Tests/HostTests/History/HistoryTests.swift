@@ -107,6 +107,22 @@ extension InProcessQueueTests {
             try await running.value
         }
 
+        @Test func aJobThatFailsForGoodAfterMovingItsRequestOnStillFailsTheRequest() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
+            _ = redis
+            try await Migrations.run(on: postgres)
+            _ = try await RequestLedger(client: postgres).create(id: "req-1", title: "Dune", author: "F. H.", status: .pending)
+            let runtime = try await pipeline.runtime()
+            let running = Task { try await runtime.run() }
+            _ = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"effects_then_fail","requestId":"req-1"}"#)
+            try await eventually("request failed") {
+                try await postgres.query("SELECT status, status_reason FROM requests").rows
+                    == [["failed", "failing after asking for searching"]]
+            }
+            runtime.beginStop()
+            try await running.value
+        }
+
         @Test func anIllegalTransitionIsRefusedAtOnceAndNothingOverwritesCancelled() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
             _ = redis

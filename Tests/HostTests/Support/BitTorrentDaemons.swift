@@ -143,7 +143,9 @@ final class QBittorrentDaemon: @unchecked Sendable {
     private let http = HTTPClient(timeout: .seconds(10))
     private var sid: String?
 
-    init(password: String = "pw-\(UUID().uuidString.prefix(6))") async throws {
+    /// - Parameter banAfterFailedLogins: qBittorrent's ban after that many
+    ///   failed logins (its default is 5); 0, the tests' default, never bans.
+    init(password: String = "pw-\(UUID().uuidString.prefix(6))", banAfterFailedLogins: Int = 0) async throws {
         directory = try TemporaryDirectory()
         webPort = try RedisServer.freePort()
         peerPort = try RedisServer.freePort()
@@ -191,7 +193,7 @@ final class QBittorrentDaemon: @unchecked Sendable {
         WebUI\\UseUPnP=false
         WebUI\\Username=\(username)
         WebUI\\Password_PBKDF2="\(hash)"
-        WebUI\\MaxAuthenticationFailCount=0
+        WebUI\\MaxAuthenticationFailCount=\(banAfterFailedLogins)
 
         """.write(toFile: config + "/qBittorrent.conf", atomically: true, encoding: .utf8)
         try await start()

@@ -17,7 +17,7 @@ final class DownloadPipeline: @unchecked Sendable {
     ///   - plugin: `libDownloadQBittorrent.so` or `libDownloadTransmission.so`.
     ///   - config: the plugin's config, as JSON (YAML flow) members; fast
     ///     polling settings are added unless given.
-    init(plugin: String, config: String, downloadAttempts: Int = 2) async throws {
+    init(plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
         let server = try PostgresServer.start()
@@ -37,7 +37,7 @@ final class DownloadPipeline: @unchecked Sendable {
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
               organizer: {path: libOrganizeFiles.so}
             jobs:
-              download_torrent: {plugin: client, attempts: \(downloadAttempts), backoff: {type: fixed, delay: 200ms}}
+              download_torrent: {plugin: client, attempts: \(downloadAttempts), concurrency: \(downloadConcurrency), backoff: {type: fixed, delay: 200ms}}
               monitor_download: {plugin: client, concurrency: 2}
               organize_files: {plugin: organizer, concurrency: 0}
             """)

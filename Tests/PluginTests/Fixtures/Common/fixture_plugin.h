@@ -15,6 +15,7 @@
  *                          counts finished probes in this process and R is
  *                          how many probes were running when it started
  *   {"mode":"effects"}     asks for a request transition and a follow-up job
+ *   {"mode":"effects_then_fail"}  moves request req-1 to searching, then fails for good
  *   {"mode":"bogus"}       returns an outcome that does not exist
  */
 #include <pipeline_plugin.h>
@@ -152,6 +153,11 @@ static __attribute__((unused)) pp_outcome fx_execute(void *state, const pp_job *
             return PP_OUTCOME_FAIL;
         }
         return PP_OUTCOME_DONE;
+    }
+    if (fx_mode(job, "effects_then_fail")) {
+        host->request_transition(call, "req-1", "searching", NULL);
+        host->set_error(call, "failing after asking for searching", NULL);
+        return PP_OUTCOME_FAIL;
     }
     if (fx_mode(job, "bogus")) return 42;
     host->log(host->host_ctx, call, PP_LOG_INFO, "echoing", "{\"lang\":\"c\"}");
