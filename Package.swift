@@ -101,6 +101,12 @@ var targets: [Target] = [
     // JSONValue, shared by the host and PluginKit.
     .target(name: "PipelineJSON", swiftSettings: swiftSettings),
 
+    // The payloads the pipeline's job types hand each other.
+    .target(name: "PipelinePayloads", dependencies: ["PipelineJSON"], swiftSettings: swiftSettings),
+
+    // Taking a finished download into the library safely (the OrganizeFiles plugin's core).
+    .target(name: "LibraryImport", dependencies: ["PipelinePayloads"], swiftSettings: swiftSettings),
+
     // HTTP for plugins over URLSession (FoundationNetworking): no SwiftNIO in a plugin.
     .target(name: "PluginHTTP", swiftSettings: swiftSettings),
 
@@ -108,13 +114,14 @@ var targets: [Target] = [
     // the download and monitor jobs written once over it.
     .target(
         name: "DownloadClientKit",
-        dependencies: ["PluginKit", "PluginHTTP", .product(name: "Crypto", package: "swift-crypto")],
+        dependencies: ["PluginKit", "PluginHTTP", "PipelinePayloads", .product(name: "Crypto", package: "swift-crypto")],
         swiftSettings: swiftSettings),
 
     .testTarget(
         name: "HostTests",
         dependencies: [
-            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", .product(name: "Logging", package: "swift-log"),
+            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
         ],
         swiftSettings: swiftSettings),
@@ -129,6 +136,7 @@ var targets: [Target] = [
 let shippedPluginDependencies: [String: [Target.Dependency]] = [
     "DownloadQBittorrent": ["DownloadClientKit", "PluginHTTP"],
     "DownloadTransmission": ["DownloadClientKit", "PluginHTTP"],
+    "OrganizeFiles": ["LibraryImport", "PipelinePayloads"],
 ]
 
 for name in shippedPlugins {

@@ -1,20 +1,131 @@
+import Foundation
+import LibraryImport
+import PipelinePayloads
 import PluginKit
 
-/// Copies or hardlinks a finished download's audiobook files into the library under a path built from a template.
+/// Takes finished downloads into the library (`organize_files`): the audio,
+/// covers, cue sheets and .nfo files, into a folder from the path template,
+/// copied or hard-linked, never touching the seeding copy, never writing
+/// outside the library root, never leaving a partial file (LibraryImport).
 ///
-/// A skeleton for now: it declares its job types and fails every job for good,
-/// saying so. Issue #6 fills it in.
+/// No audio files (or the download not there yet): the request rests at
+/// `awaiting_import` for `retry_failed_imports`, and at `warn` after
+/// `max_import_attempts`. `retry_failed_imports` itself arrives with issue #6's
+/// request selection for schedules.
 struct OrganizeFilesPlugin: PipelinePlugin {
     static let info = PluginInfo(
         id: "org.pipeline.organize.files",
-        name: "File organiser",
-        version: "0.1.0",
+        name: "Organize files",
+        version: "0.5.0",
         jobTypes: ["organize_files", "retry_failed_imports"],
-        description: "Copies or hardlinks a finished download's audiobook files into the library under a path built from a template.")
+        description: "Copies or hard-links finished downloads into the audiobook library, safely.")
 
-    init(configuration: PluginConfiguration, host: PluginHost) throws {}
+    struct Settings: Decodable {
+        var libraryRoot: String
+        var pathTemplate: String?
+        var mode: LibraryWriter.Mode?
+        var maxImportAttempts: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case mode
+            case libraryRoot = "library_root"
+            case pathTemplate = "path_template"
+            case maxImportAttempts = "max_import_attempts"
+        }
+    }
+
+    let libraryRoot: String
+    let template: PathTemplate
+    let mode: LibraryWriter.Mode
+    let maxImportAttempts: Int
+
+    init(configuration: PluginConfiguration, host: PluginHost) throws {
+        let settings = try configuration.decode(Settings.self)
+        libraryRoot = settings.libraryRoot
+        do {
+            template = try settings.pathTemplate.map { text throws(PathTemplate.Invalid) in try PathTemplate(text) } ?? .default
+        } catch {
+            throw PluginError.permanent("bad plugin config: \(error)")
+        }
+        mode = settings.mode ?? .hardlink
+        maxImportAttempts = settings.maxImportAttempts ?? 5
+        guard maxImportAttempts >= 1 else { throw PluginError.permanent("bad plugin config: max_import_attempts must be at least 1") }
+    }
+
+    /// `validate --probe`: the library root is there.
+    func check(context: JobContext) async throws {
+        do {
+            let writer = try LibraryWriter(root: libraryRoot)
+            context.log(.info, "library root \(writer.root) is a folder")
+        } catch {
+            throw PluginError.permanent(error.description)
+        }
+    }
 
     func execute(_ job: Job, context: JobContext) async throws -> JobOutcome {
-        .notImplemented(job, in: Self.info, issue: 6)
+        guard job.type == "organize_files" else { return .notImplemented(job, in: Self.info, issue: 6) }
+        let payload = try job.payload(as: OrganizeFilesPayload.self)
+        if let requestID = payload.requestID {
+            do {
+                try context.requestTransition(requestID: requestID, to: "processing")
+            } catch let error as PluginError where error.isHostRefusal {
+                context.log(.warn, "nothing imported: \(error.message)")
+                return .done(["skipped": .string(error.message)])
+            }
+        }
+        do throws(ImportError) {
+            let writer = try LibraryWriter(root: libraryRoot)
+            let found = try AudiobookFiles(at: payload.downloadPath)
+            for line in found.skipped { context.log(.warn, "passed over \(line)") }
+            let importer = AudiobookImport(values: Self.values(payload.book), template: template, mode: mode)
+            let outcome = try importer.run(found, from: payload.downloadPath, into: writer)
+            let counts = Dictionary(grouping: outcome.files, by: \.placement).mapValues(\.count)
+            context.log(
+                .info,
+                "imported \(outcome.files.count) file(s) into \(outcome.folder) ("
+                    + counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+                    .joined(separator: ", ") + ")")
+            if let requestID = payload.requestID {
+                try? context.requestTransition(requestID: requestID, to: "downloaded", details: ["reason": "imported"])
+            }
+            return .done([
+                "folder": .string(outcome.folder),
+                "files": .array(outcome.files.map { .object(["source": .string($0.source), "name": .string($0.name), "how": .string($0.placement.rawValue)]) }),
+            ])
+        } catch {
+            context.log(.error, error.description)
+            guard let requestID = payload.requestID else {
+                return error.isRetryable ? .retry(error.description) : .fail(error.description)
+            }
+            if error.isRetryable {
+                // Resting at awaiting_import: retry_failed_imports tries again later.
+                try? context.requestTransition(
+                    requestID: requestID, to: "awaiting_import",
+                    details: [
+                        "reason": .string(error.description), "import_attempt": true,
+                        "max_import_attempts": .int(Int64(maxImportAttempts)),
+                    ])
+            } else {
+                try? context.requestTransition(requestID: requestID, to: "failed", details: ["reason": .string(error.description)])
+            }
+            return .fail(error.description)
+        }
+    }
+
+    /// The template's fields from the payload's book.
+    static func values(_ book: JSONValue?) -> [String: String] {
+        func text(_ key: String) -> String? {
+            guard let value = book?[key] else { return nil }
+            return value.stringValue ?? value.intValue.map(String.init)
+        }
+        var values: [String: String] = [:]
+        values["title"] = text(BookFields.title)
+        values["author"] = text(BookFields.author)
+        values["asin"] = text(BookFields.asin)
+        values["narrator"] = text(BookFields.narrator)
+        values["series"] = text(BookFields.series)
+        values["seriesPart"] = text(BookFields.seriesPart)
+        values["year"] = text(BookFields.year)
+        return values
     }
 }

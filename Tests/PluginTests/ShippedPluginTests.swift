@@ -2,9 +2,9 @@ import PipelineHost
 import Testing
 
 /// Every plugin the package ships passes the loader, claims its job types
-/// and answers a job. The plugins still planned answer "not implemented yet",
-/// for good; the download clients refuse a config without `url` and a payload
-/// without its fields, naming them.
+/// and answers a job. The job types still planned answer "not implemented
+/// yet", for good; the others refuse a config and a payload without their
+/// required fields, naming them.
 @Suite struct ShippedPluginTests {
     static let shipped: [(String, [String])] = [
         ("SearchProwlarr", ["search_indexers", "retry_missing_torrents"]),
@@ -15,6 +15,12 @@ import Testing
         ("LibraryABS", ["scan_library", "library_recently_added_check"]),
     ]
     static let downloadClients: Set<String> = ["DownloadQBittorrent", "DownloadTransmission"]
+    /// The plugins with work in them, and the least config each starts with.
+    static let implemented: [String: String] = [
+        "DownloadQBittorrent": #"{"url":"http://127.0.0.1:9"}"#,
+        "DownloadTransmission": #"{"url":"http://127.0.0.1:9"}"#,
+        "OrganizeFiles": #"{"library_root":"/nonexistent"}"#,
+    ]
 
     @Test(arguments: shipped.map(\.0))
     func loadsStartsAndAnswers(_ product: String) async throws {
@@ -24,10 +30,14 @@ import Testing
         #expect(plugin.info.buildSignature == PluginLoader.swiftSignature)
         #expect(plugin.info.id.hasPrefix("org.pipeline."))
         for jobType in expected {
-            if Self.downloadClients.contains(product) {
-                let outcome = try await runJob(product, jobType, payload: "{}", config: #"{"url":"http://127.0.0.1:9"}"#)
+            if let config = Self.implemented[product], jobType != "retry_failed_imports" {
+                let outcome = try await runJob(product, jobType, payload: "{}", config: config)
                 #expect(outcome.kind == .fail)
                 #expect(outcome.message?.contains("malformed payload for job type '\(jobType)': missing field") == true)
+            } else if let config = Self.implemented[product] {
+                let outcome = try await runJob(product, jobType, payload: "{}", config: config, effects: .none)
+                #expect(outcome.kind == .fail)
+                #expect(outcome.message?.contains("\(jobType) is not implemented yet in \(plugin.info.name)") == true)
             } else {
                 let outcome = try await runJob(product, jobType, payload: "{}", effects: .none)
                 #expect(outcome.kind == .fail)

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import PipelinePayloads
 import PluginKit
 
 /// A download client, as the shared download jobs need it: four calls.

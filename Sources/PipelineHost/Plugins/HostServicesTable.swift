@@ -165,7 +165,13 @@ enum HostServicesTable {
                     }
                     return PP_ERR_INVALID_ARGUMENT
                 }
-                if let check = call.effectPolicy.checkTransition, let refusal = check(id, target) {
+                // The moves this call asked for before apply first, in order:
+                // check the whole path from the request's status now.
+                let path = call.report.effects.compactMap { effect -> RequestStatus? in
+                    if case .requestTransition(id, let status, _) = effect { status } else { nil }
+                } + [target]
+                let refusal = call.effectPolicy.checkTransition?(id, path)
+                if let refusal {
                     call.update {
                         $0.events.append(
                             PluginLogEvent(level: .warn, message: "transition refused: \(refusal)", metadataJSON: nil, time: Date()))

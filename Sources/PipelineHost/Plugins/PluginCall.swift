@@ -146,13 +146,14 @@ public struct PluginEffectPolicy: Sendable {
     /// Whether `request_transition` is offered.
     public var offersRequestTransitions: Bool
     /// Checks a transition at once, on the plugin's thread (it may block):
-    /// nil means legal; a reason means refused. Without it only the status
-    /// name is checked.
-    public var checkTransition: (@Sendable (_ requestID: String, _ status: RequestStatus) -> String?)?
+    /// moving request `requestID` through `path` (the moves this call asked
+    /// for before, then the new one) from the status it has now. Nil means
+    /// legal; a reason means refused. Without it only the status name is checked.
+    public var checkTransition: (@Sendable (_ requestID: String, _ path: [RequestStatus]) -> String?)?
 
     public init(
         enqueue: Enqueue, offersRequestTransitions: Bool,
-        checkTransition: (@Sendable (String, RequestStatus) -> String?)? = nil
+        checkTransition: (@Sendable (String, [RequestStatus]) -> String?)? = nil
     ) {
         self.enqueue = enqueue
         self.offersRequestTransitions = offersRequestTransitions

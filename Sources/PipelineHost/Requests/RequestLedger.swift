@@ -137,9 +137,19 @@ public final class RequestLedger: Sendable {
                 [id, String(progress)])
         }
         if update.countsImportAttempt {
-            try transaction.execute(
-                "UPDATE requests SET import_attempts = import_attempts + 1, last_import_at = now(), updated_at = now() WHERE id = $1",
-                [id])
+            let rows = try transaction.execute(
+                """
+                UPDATE requests SET import_attempts = import_attempts + 1, last_import_at = now(), updated_at = now()
+                WHERE id = $1 RETURNING import_attempts
+                """, [id])
+            // Out of automatic retries: rest at `warn`, for a person to look at.
+            if status == .awaitingImport, let max = update.maxImportAttempts,
+                let count = rows[0, "import_attempts"].flatMap(Int.init), count >= max
+            {
+                try transaction.execute(
+                    "UPDATE requests SET status = 'warn', status_reason = $2 WHERE id = $1",
+                    [id, (update.reason.map { $0 + "; " } ?? "") + "gave up after \(count) import attempts: retry it by hand"])
+            }
         }
         if let download = update.download {
             // One row per (request, client, client id); later reports fill in
@@ -169,15 +179,22 @@ public final class RequestLedger: Sendable {
         }
     }
 
-    /// Whether moving request `id` to `status` would be legal now (for the
-    /// plugin service's check at once; the move itself happens with the
-    /// job's outcome).
-    func wouldAccept(_ id: String, to status: RequestStatus) throws(PostgresError) -> RequestTransitions.Verdict {
+    /// Whether moving request `id` through `path`, one move after another,
+    /// would be legal now (for the plugin service's check at once; the moves
+    /// themselves happen with the job's outcome). The verdict is the last
+    /// move's, or the first refusal.
+    func wouldAccept(_ id: String, path: [RequestStatus]) throws(PostgresError) -> RequestTransitions.Verdict {
         let rows = try client.querySync("SELECT status FROM requests WHERE id = $1", [id])
-        guard rows.count == 1, let raw = rows[0, "status"], let current = RequestStatus(rawValue: raw) else {
+        guard rows.count == 1, let raw = rows[0, "status"], var current = RequestStatus(rawValue: raw) else {
             return .refused("no request \(id)")
         }
-        return RequestTransitions.verdict(from: current, to: status)
+        var verdict = RequestTransitions.Verdict.unchanged
+        for status in path {
+            verdict = RequestTransitions.verdict(from: current, to: status)
+            if case .refused = verdict { return verdict }
+            current = status
+        }
+        return verdict
     }
 
     static let columns = "id, title, author, asin, status, status_reason, progress, created_at, updated_at"

@@ -20,12 +20,20 @@ public struct RequestUpdate: Sendable, Equatable {
     public var download: DownloadRecord?
     /// Set to add one to `requests.import_attempts`.
     public var countsImportAttempt: Bool
+    /// With an import attempt that moves the request to `awaiting_import`:
+    /// when the count reaches this, the request moves to `warn` instead (no
+    /// more automatic retries).
+    public var maxImportAttempts: Int?
 
-    public init(reason: String? = nil, progress: Double? = nil, download: DownloadRecord? = nil, countsImportAttempt: Bool = false) {
+    public init(
+        reason: String? = nil, progress: Double? = nil, download: DownloadRecord? = nil, countsImportAttempt: Bool = false,
+        maxImportAttempts: Int? = nil
+    ) {
         self.reason = reason
         self.progress = progress
         self.download = download
         self.countsImportAttempt = countsImportAttempt
+        self.maxImportAttempts = maxImportAttempts
     }
 
     /// A details object that does not hold what its keys promise.
@@ -67,10 +75,14 @@ public struct RequestUpdate: Sendable, Equatable {
             }
             if let size = download.sizeBytes, size < 0 { throw Malformed(description: "details.download.size_bytes must not be negative") }
         }
+        if let max = wire.maxImportAttempts, max < 1 {
+            throw Malformed(description: "details.max_import_attempts must be at least 1")
+        }
         reason = wire.reason
         progress = wire.progress
         download = wire.download
         countsImportAttempt = wire.importAttempt ?? false
+        maxImportAttempts = wire.maxImportAttempts
     }
 
     private struct Wire: Decodable {
@@ -78,10 +90,12 @@ public struct RequestUpdate: Sendable, Equatable {
         var progress: Double?
         var download: DownloadRecord?
         var importAttempt: Bool?
+        var maxImportAttempts: Int?
 
         enum CodingKeys: String, CodingKey {
             case reason, progress, download
             case importAttempt = "import_attempt"
+            case maxImportAttempts = "max_import_attempts"
         }
     }
 

@@ -120,9 +120,9 @@ public final class PipelineRuntime: Service, Sendable {
     /// The at-once check of a plugin's transition request, on the plugin's
     /// thread. If PostgreSQL is away, the request is accepted now and checked
     /// again when the job's outcome applies it.
-    static func transitionCheck(_ ledger: RequestLedger) -> @Sendable (String, RequestStatus) -> String? {
-        { requestID, status in
-            guard let verdict = try? ledger.wouldAccept(requestID, to: status) else { return nil }
+    static func transitionCheck(_ ledger: RequestLedger) -> @Sendable (String, [RequestStatus]) -> String? {
+        { requestID, path in
+            guard let verdict = try? ledger.wouldAccept(requestID, path: path) else { return nil }
             if case .refused(let reason) = verdict { return reason }
             return nil
         }

@@ -17,7 +17,13 @@ final class DownloadPipeline: @unchecked Sendable {
     ///   - plugin: `libDownloadQBittorrent.so` or `libDownloadTransmission.so`.
     ///   - config: the plugin's config, as JSON (YAML flow) members; fast
     ///     polling settings are added unless given.
-    init(plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1) async throws {
+    /// - Parameters:
+    ///   - organizeConcurrency: 0 keeps organize_files jobs waiting in Redis;
+    ///     more runs them with the OrganizeFiles plugin into `library`.
+    init(
+        plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
+        organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5
+    ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
         let server = try PostgresServer.start()
@@ -35,11 +41,11 @@ final class DownloadPipeline: @unchecked Sendable {
               client:
                 path: \(plugin)
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
-              organizer: {path: libOrganizeFiles.so}
+              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", max_import_attempts: \(maxImportAttempts)}}
             jobs:
               download_torrent: {plugin: client, attempts: \(downloadAttempts), concurrency: \(downloadConcurrency), backoff: {type: fixed, delay: 200ms}}
               monitor_download: {plugin: client, concurrency: 2}
-              organize_files: {plugin: organizer, concurrency: 0}
+              organize_files: {plugin: organizer, concurrency: \(organizeConcurrency), attempts: 1}
             """)
         let validated = try PipelineValidator(
             loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path), startsPlugins: false,
