@@ -34,22 +34,27 @@ public struct ReleaseFetcher: Sendable {
     }
 
     /// The torrent for `release`: what its download URL serves, else (no
-    /// URL, or the URL failed in a way the indexer may not repeat) its magnet link.
+    /// URL, or the URL failed in a way the indexer may not repeat) what its
+    /// magnet URL gives. Prowlarr rewrites both into its own http links, the
+    /// magnet one answering with a redirect to the `magnet:` URI; a plain
+    /// `magnet:` URI is taken as it is.
     public func torrent(for release: Release) async throws(Failure) -> TorrentSource {
-        let magnet = release.magnetURL.flatMap { $0.isEmpty ? nil : $0 }
-        guard let text = release.downloadURL, !text.isEmpty else {
-            if let magnet { return try Self.magnetSource(magnet) }
+        let links = [release.downloadURL, release.magnetURL].compactMap { $0 }.filter { !$0.isEmpty }
+        guard !links.isEmpty else {
             throw .unusable("release '\(release.title)' has neither a download URL nor a magnet link")
         }
-        do {
-            return try await fetch(text, title: release.title)
-        } catch .unauthorized(let message) {
-            throw .unauthorized(message)
-        } catch {
-            // The .torrent could not be had; the release's own magnet may still work.
-            guard let magnet, let source = try? Self.magnetSource(magnet) else { throw error }
-            return source
+        var lastFailure: Failure?
+        for link in links {
+            do {
+                return try await fetch(link, title: release.title)
+            } catch .unauthorized(let message) {
+                throw .unauthorized(message)
+            } catch {
+                // "Try again later" wins over "unusable": the release may still work.
+                if case .unavailable = lastFailure {} else { lastFailure = error }
+            }
         }
+        throw lastFailure!
     }
 
     private func fetch(_ text: String, title: String) async throws(Failure) -> TorrentSource {

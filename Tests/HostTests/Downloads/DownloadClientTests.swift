@@ -189,10 +189,21 @@ import Testing
              "magnet_url":"magnet:?xt=urn:btih:\#(withMagnet.infoHash)&dn=Magnet"}}
             """#
         _ = try await pipeline.runtime.enqueue("download_torrent", payloadJSON: payload)
-        try await eventually("both added", every: .milliseconds(100)) {
-            let added = (try await pipeline.downloads(first).count, try await pipeline.downloads(second).count)
-            return added == (1, 1)
+        // Prowlarr's magnetUrl is its own http link, answering with a redirect to the magnet URI.
+        let proxied = try TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
+        let third = try await pipeline.request(title: "Proxied magnet")
+        let proxy = indexer.serve("m1", .redirect("magnet:?xt=urn:btih:\(proxied.infoHash)&dn=Proxied"))
+        _ = try await pipeline.runtime.enqueue(
+            "download_torrent",
+            payloadJSON: #"{"request_id":"\#(third)","release":{"title":"Proxied magnet","magnet_url":"\#(proxy)"}}"#)
+        try await eventually("all three added", every: .milliseconds(100)) {
+            let added = (
+                try await pipeline.downloads(first).count, try await pipeline.downloads(second).count,
+                try await pipeline.downloads(third).count
+            )
+            return added == (1, 1, 1)
         }
+        #expect(try await pipeline.downloads(third).first?[1] == proxied.infoHash)
         #expect(indexer.keysReceived["r1"] == indexer.apiKey)
         #expect(tracker.requested == ["t1"])
         #expect(tracker.keysReceived["t1"] == nil, "the Prowlarr key went to another host: \(tracker.keysReceived)")
