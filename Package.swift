@@ -107,6 +107,9 @@ var targets: [Target] = [
     // Taking a finished download into the library safely (the OrganizeFiles plugin's core).
     .target(name: "LibraryImport", dependencies: ["PipelinePayloads"], swiftSettings: swiftSettings),
 
+    // Ranking an indexer's releases for a book (the SearchProwlarr plugin's core).
+    .target(name: "ReleaseSearch", swiftSettings: swiftSettings),
+
     // HTTP for plugins over URLSession (FoundationNetworking): no SwiftNIO in a plugin.
     .target(name: "PluginHTTP", swiftSettings: swiftSettings),
 
@@ -120,7 +123,7 @@ var targets: [Target] = [
     .testTarget(
         name: "HostTests",
         dependencies: [
-            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport",
+            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
         ],
@@ -137,6 +140,7 @@ let shippedPluginDependencies: [String: [Target.Dependency]] = [
     "DownloadQBittorrent": ["DownloadClientKit", "PluginHTTP"],
     "DownloadTransmission": ["DownloadClientKit", "PluginHTTP"],
     "OrganizeFiles": ["LibraryImport", "PipelinePayloads"],
+    "SearchProwlarr": ["ReleaseSearch", "PluginHTTP", "PipelinePayloads"],
 ]
 
 for name in shippedPlugins {

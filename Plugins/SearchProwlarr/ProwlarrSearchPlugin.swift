@@ -1,20 +1,248 @@
+import Foundation
+import PipelinePayloads
+import PluginHTTP
 import PluginKit
+import ReleaseSearch
 
-/// Searches the indexers behind Prowlarr for a requested audiobook, ranks the releases and hands the best to the download client.
+/// Searches Prowlarr for a request's book (`search_indexers`), ranks what
+/// the indexers offer (ReleaseSearch; docs/release-ranking.md) and hands the
+/// best release with its alternates to `download_torrent`.
 ///
-/// A skeleton for now: it declares its job types and fails every job for good,
-/// saying so. Issue #6 fills it in.
+/// Nothing acceptable: the request rests at `awaiting_search` with the
+/// reason, for `retry_missing_torrents`. A book not yet released (its
+/// `release_date` after today): `awaiting_release`, unless the search was
+/// asked for by hand (`manual: true`). `retry_missing_torrents` arrives with
+/// issue #6's request selection for schedules.
 struct ProwlarrSearchPlugin: PipelinePlugin {
     static let info = PluginInfo(
         id: "org.pipeline.search.prowlarr",
         name: "Prowlarr search",
-        version: "0.1.0",
+        version: "0.5.0",
         jobTypes: ["search_indexers", "retry_missing_torrents"],
-        description: "Searches the indexers behind Prowlarr for a requested audiobook, ranks the releases and hands the best to the download client.")
+        description: "Searches the indexers through Prowlarr and hands the best release to the download client.")
 
-    init(configuration: PluginConfiguration, host: PluginHost) throws {}
+    struct Settings: Decodable {
+        var url: String
+        var apiKey: String?
+        var categories: [Int]?
+        var indexerIDs: [Int]?
+        var minSeeders: Int?
+        var indexerBonus: [String: Double]?
+        var maxAlternates: Int?
+        var requestTimeoutSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case url, categories
+            case apiKey = "api_key"
+            case indexerIDs = "indexer_ids"
+            case minSeeders = "min_seeders"
+            case indexerBonus = "indexer_bonus"
+            case maxAlternates = "max_alternates"
+            case requestTimeoutSeconds = "request_timeout_seconds"
+        }
+    }
+
+    struct Payload: Decodable {
+        var requestID: String?
+        var book: JSONValue
+        var manual: Bool?
+        /// Release titles (or info hashes) not to take again for this request.
+        var blocklist: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case book, manual, blocklist
+            case requestID = "request_id"
+        }
+    }
+
+    let prowlarr: ProwlarrAPI
+    let categories: [Int]
+    let indexerIDs: [Int]
+    let minSeeders: Int
+    let indexerBonus: [Int: Double]
+    let maxAlternates: Int
+
+    init(configuration: PluginConfiguration, host: PluginHost) throws {
+        let settings = try configuration.decode(Settings.self)
+        guard let url = URL(string: settings.url.hasSuffix("/") ? String(settings.url.dropLast()) : settings.url), url.host != nil
+        else { throw PluginError.permanent("bad plugin config: url '\(settings.url)' is not a URL such as http://127.0.0.1:9696") }
+        prowlarr = ProwlarrAPI(
+            base: url, apiKey: settings.apiKey ?? "", timeout: .milliseconds(Int64((settings.requestTimeoutSeconds ?? 60) * 1000)))
+        categories = settings.categories ?? [3030]
+        indexerIDs = settings.indexerIDs ?? []
+        minSeeders = settings.minSeeders ?? 1
+        indexerBonus = Dictionary(uniqueKeysWithValues: (settings.indexerBonus ?? [:]).compactMap { key, value in Int(key).map { ($0, value) } })
+        maxAlternates = settings.maxAlternates ?? 9
+    }
+
+    func check(context: JobContext) async throws {
+        let status = try await prowlarr.status()
+        context.log(.info, "Prowlarr \(status) answers with this API key")
+    }
 
     func execute(_ job: Job, context: JobContext) async throws -> JobOutcome {
-        .notImplemented(job, in: Self.info, issue: 6)
+        guard job.type == "search_indexers" else { return .notImplemented(job, in: Self.info, issue: 6) }
+        let payload = try job.payload(as: Payload.self)
+        guard let title = payload.book[BookFields.title]?.stringValue, !title.isEmpty else {
+            return .fail("malformed payload for job type 'search_indexers': book.title is missing")
+        }
+        let author = payload.book[BookFields.author]?.stringValue ?? ""
+        let requestID = payload.requestID
+        func move(_ status: String, _ details: [String: JSONValue]? = nil) throws {
+            if let requestID { try context.requestTransition(requestID: requestID, to: status, details: details) }
+        }
+        if payload.manual != true, let date = payload.book["release_date"]?.stringValue, Self.isAfterToday(date) {
+            try move("awaiting_release", ["reason": .string("released on \(date); searching then")])
+            context.log(.info, "not released before \(date): waiting")
+            return .done(["awaiting_release": .string(date)])
+        }
+        do {
+            try move("searching")
+        } catch let error as PluginError where error.isHostRefusal {
+            context.log(.warn, "no search: \(error.message)")
+            return .done(["skipped": .string(error.message)])
+        }
+        let found: [ProwlarrRelease]
+        do {
+            found = try await search(title: title, author: author, context: context)
+        } catch let error as PluginError {
+            try? move("failed", ["reason": .string(error.message)])
+            throw error
+        }
+        let blocked = Set((payload.blocklist ?? []).map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        let usable = found.filter { release in
+            release.protocol == "torrent" && (release.seeders ?? 0) >= minSeeders
+                && !blocked.contains(release.title.trimmingCharacters(in: .whitespaces).lowercased())
+                && !blocked.contains(release.infoHash?.lowercased() ?? "-")
+        }
+        let runtime = payload.book["runtime_minutes"]?.intValue.map(Int.init)
+        let ranker = ReleaseRanker(book: BookQuery(title: title, author: author, runtimeMinutes: runtime), indexerBonus: indexerBonus)
+        let candidates = usable.map(\.candidate)
+        let (accepted, rejected) = ranker.rank(candidates)
+        for (candidate, score) in rejected.prefix(10) {
+            context.log(.info, "passed over '\(candidate.title)': \(score.rejection ?? "")")
+        }
+        guard !accepted.isEmpty else {
+            let reason =
+                found.isEmpty
+                ? "no results from the indexers; will search again"
+                : "\(found.count) result(s), none acceptable (\(found.count - usable.count) usenet, blocklisted or without seeders); will search again"
+            try move("awaiting_search", ["reason": .string(reason)])
+            context.log(.info, reason)
+            return .done(["awaiting_search": .string(reason)])
+        }
+        let byKey = Dictionary(usable.map { ($0.candidate.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let chosen = accepted.prefix(1 + maxAlternates).compactMap { byKey[$0.0.key]?.release }
+        let next = DownloadTorrentPayload(requestID: requestID, book: payload.book, release: chosen[0], alternates: Array(chosen.dropFirst()))
+        try context.enqueue("download_torrent", payload: next)
+        context.log(
+            .info, "chose '\(chosen[0].title)' (score \(Int(accepted[0].1.final.rounded()))) with \(chosen.count - 1) alternate(s)")
+        return .done(["release": .string(chosen[0].title), "score": .double(accepted[0].1.final), "alternates": .int(Int64(chosen.count - 1))])
+    }
+
+    /// "title author", then "title" alone; one list, first of each guid kept.
+    private func search(title: String, author: String, context: JobContext) async throws -> [ProwlarrRelease] {
+        var seen: Set<String> = []
+        var releases: [ProwlarrRelease] = []
+        for query in author.isEmpty ? [title] : ["\(title) \(author)", title] {
+            for release in try await prowlarr.search(query, categories: categories, indexerIDs: indexerIDs)
+            where seen.insert("\(release.indexerId ?? 0)|\(release.guid)").inserted {
+                releases.append(release)
+            }
+        }
+        context.log(.info, "Prowlarr found \(releases.count) release(s) for '\(title)'")
+        return releases
+    }
+
+    static func isAfterToday(_ date: String) -> Bool {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        guard let day = formatter.date(from: String(date.prefix(10))) else { return false }
+        return formatter.string(from: day) > formatter.string(from: Date())
+    }
+}
+
+/// One release from `/api/v1/search` (nulls are omitted there).
+struct ProwlarrRelease: Decodable {
+    var guid: String
+    var title: String
+    var size: Int64?
+    var seeders: Int?
+    var leechers: Int?
+    var indexerId: Int?
+    var indexer: String?
+    var downloadUrl: String?
+    var magnetUrl: String?
+    var infoUrl: String?
+    var infoHash: String?
+    var publishDate: String?
+    var `protocol`: String?
+
+    var candidate: ReleaseCandidate {
+        ReleaseCandidate(
+            key: "\(indexerId ?? 0)|\(guid)", title: title, sizeBytes: size ?? 0, seeders: seeders, indexerID: indexerId,
+            publishDate: publishDate)
+    }
+
+    var release: Release {
+        Release(
+            title: title, downloadURL: downloadUrl, magnetURL: magnetUrl, infoHash: infoHash?.lowercased(), sizeBytes: size,
+            seeders: seeders, leechers: leechers, indexer: indexer, indexerID: indexerId, protocol: `protocol`, guid: guid,
+            infoURL: infoUrl)
+    }
+}
+
+/// Prowlarr's REST API, with the key in `X-Api-Key`.
+struct ProwlarrAPI: Sendable {
+    let base: URL
+    let apiKey: String
+    let http: HTTPClient
+
+    init(base: URL, apiKey: String, timeout: Duration) {
+        self.base = base
+        self.apiKey = apiKey
+        http = HTTPClient(timeout: timeout)
+    }
+
+    func search(_ query: String, categories: [Int], indexerIDs: [Int]) async throws -> [ProwlarrRelease] {
+        var fields = [("query", query), ("type", "search"), ("limit", "100")]
+        fields += categories.map { ("categories", String($0)) }
+        fields += indexerIDs.map { ("indexerIds", String($0)) }
+        let data = try await get("/api/v1/search?" + FormEncoding.encode(fields))
+        do {
+            return try JSONDecoder().decode([ProwlarrRelease].self, from: data)
+        } catch {
+            throw PluginError.transient("Prowlarr's search answer is not the expected JSON array: \(error)")
+        }
+    }
+
+    func status() async throws -> String {
+        let data = try await get("/api/v1/system/status")
+        let object = try? JSONDecoder().decode(JSONValue.self, from: data)
+        return object?["version"]?.stringValue ?? "(version unknown)"
+    }
+
+    private func get(_ path: String) async throws -> Data {
+        guard let url = URL(string: base.absoluteString + path) else { throw PluginError.permanent("cannot build a URL from \(base) and \(path)") }
+        let response: HTTPResponse
+        do {
+            response = try await http.send(HTTPRequest(url: url, headers: ["X-Api-Key": apiKey, "Accept": "application/json"]))
+        } catch {
+            throw PluginError.transient("Prowlarr: \(error)")
+        }
+        switch response.status {
+        case 200..<300: return response.body
+        case 401, 403:
+            throw PluginError.permanent(
+                "Prowlarr refused the API key (\(response.status)) at \(base.absoluteString): set api_key in the search "
+                    + "plugin's config to the key under Settings → General in Prowlarr")
+        case 400:
+            throw PluginError.permanent("Prowlarr refused the search (400): \(response.excerpt)")
+        default:
+            throw PluginError.transient(
+                "Prowlarr answered \(response.status) to \(url.redactingSecrets): \(response.excerpt)", retryAfter: response.retryAfter)
+        }
     }
 }

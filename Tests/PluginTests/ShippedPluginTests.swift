@@ -20,7 +20,10 @@ import Testing
         "DownloadQBittorrent": #"{"url":"http://127.0.0.1:9"}"#,
         "DownloadTransmission": #"{"url":"http://127.0.0.1:9"}"#,
         "OrganizeFiles": #"{"library_root":"/nonexistent"}"#,
+        "SearchProwlarr": #"{"url":"http://127.0.0.1:9"}"#,
     ]
+    /// Job types of those plugins still to come.
+    static let planned: Set<String> = ["retry_failed_imports", "retry_missing_torrents"]
 
     @Test(arguments: shipped.map(\.0))
     func loadsStartsAndAnswers(_ product: String) async throws {
@@ -30,7 +33,7 @@ import Testing
         #expect(plugin.info.buildSignature == PluginLoader.swiftSignature)
         #expect(plugin.info.id.hasPrefix("org.pipeline."))
         for jobType in expected {
-            if let config = Self.implemented[product], jobType != "retry_failed_imports" {
+            if let config = Self.implemented[product], !Self.planned.contains(jobType) {
                 let outcome = try await runJob(product, jobType, payload: "{}", config: config)
                 #expect(outcome.kind == .fail)
                 #expect(outcome.message?.contains("malformed payload for job type '\(jobType)': missing field") == true)

@@ -15,6 +15,7 @@ struct JobHistory: Sendable {
         case failed = -4
         case stalled = -5
         case handedBack = -6
+        case reconciled = -7
     }
 
     static func requestID(in payloadJSON: String) -> String? {
@@ -99,6 +100,26 @@ struct JobHistory: Sendable {
         await writer.record(
             jobs.map { state(jobType, $0.id, .stuck, $0.run, attempts: nil) },
             jobs.map { event(jobType, $0.id, $0.run, .stalled, .warn, "stalled (its host stopped renewing the lock); back in the queue") })
+    }
+
+    /// A job Redis has finished while its row says otherwise (the host that
+    /// ran it died before its history was written): the row follows Redis.
+    func reconciled(jobType: String, snapshot: JobSnapshot) async {
+        let run = snapshot.attemptsStarted
+        let completed = snapshot.state == .completed
+        var record = state(
+            jobType, snapshot.id, completed ? .completed : .failed, run, attempts: snapshot.attemptsMade,
+            result: completed ? snapshot.returnValue : nil, error: completed ? nil : snapshot.failedReason, completed: true)
+        record.host = nil
+        record.completedAt = snapshot.finishedAt ?? Date()
+        await writer.record(
+            [record],
+            [
+                event(
+                    jobType, snapshot.id, run, .reconciled, .warn,
+                    "\(completed ? "completed" : "failed") in Redis, but its host stopped before writing that here; "
+                        + "history repaired from Redis")
+            ])
     }
 
     private func state(

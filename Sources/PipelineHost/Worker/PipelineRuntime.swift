@@ -197,6 +197,39 @@ public final class PipelineRuntime: Service, Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask { await history.run() }
             if let scheduler { group.addTask { await scheduler.run() } }
+            if let jobHistory { group.addTask { await self.repairHistory(postgres, jobHistory) } }
+        }
+    }
+
+    /// Rows that say a job is still running while Redis has finished it:
+    /// what a host killed between finishing a job and writing its history
+    /// leaves. Looked for at start and then every stalled interval, among
+    /// rows older than a lock; a job Redis holds as completed or failed is
+    /// final, so the repair never moves a row the wrong way.
+    private func repairHistory(_ postgres: PostgresClient, _ jobHistory: JobHistory) async {
+        while !Task.isCancelled {
+            do {
+                // Older than a lock: a live host writes its outcome well within that.
+                let age = Double(configuration.queue.lockDuration.components.seconds)
+                    + Double(configuration.queue.lockDuration.components.attoseconds) / 1e18
+                let rows = try await postgres.query(
+                    """
+                    SELECT job_type, job_id FROM jobs WHERE status IN ('active', 'stuck')
+                    AND updated_at < now() - make_interval(secs => $1::double precision) ORDER BY updated_at LIMIT 500
+                    """, [String(age)])
+                var repaired = 0
+                for row in rows.rows {
+                    guard let type = row[0], let id = row[1], let queue = queues[type],
+                        let snapshot = try? await queue.job(id), snapshot.state == .completed || snapshot.state == .failed
+                    else { continue }
+                    await jobHistory.reconciled(jobType: type, snapshot: snapshot)
+                    repaired += 1
+                }
+                if repaired > 0 { logger.notice("history repaired from Redis", metadata: ["jobs": "\(repaired)"]) }
+            } catch {
+                logger.debug("history repair skipped", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: max(.seconds(1), configuration.queue.stalledInterval))
         }
     }
 

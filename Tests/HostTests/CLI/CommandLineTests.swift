@@ -146,8 +146,8 @@ import Testing
         #expect(run.output.contains("\"status\" : \"searching\""))
         #expect(run.output.contains("\"delayMilliseconds\" : 3000"))
 
-        let failed = try await Self.run(["plugin", "run", ProductsDirectory.plugin("SearchProwlarr"), "search_indexers"])
+        let failed = try await Self.run(["plugin", "run", ProductsDirectory.plugin("LibraryPlex"), "scan_library"])
         #expect(failed.status == 1)
-        #expect(failed.output.contains("search_indexers is not implemented yet in Prowlarr search"))
+        #expect(failed.output.contains("scan_library is not implemented yet in"))
     }
 }

@@ -107,6 +107,32 @@ extension InProcessQueueTests {
             try await running.value
         }
 
+        @Test func aRowLeftActiveByAKilledHostIsRepairedFromRedis() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
+            _ = redis
+            let first = try await pipeline.runtime()
+            let running = Task { try await first.run() }
+            let id = try await first.enqueue("echo", payloadJSON: #"{"mode":"done","title":"kept"}"#)
+            try await eventually("completed") {
+                (try? await postgres.query("SELECT status FROM jobs WHERE job_id = $1", [id]).rows) == [["completed"]]
+            }
+            first.beginStop()
+            try await running.value
+            // What a host killed after finishing the job in Redis, before writing it here, leaves.
+            try await postgres.query(
+                "UPDATE jobs SET status = 'active', result = NULL, updated_at = now() - interval '1 hour' WHERE job_id = $1", [id])
+            let second = try await pipeline.runtime(hostID: "second")
+            let again = Task { try await second.run() }
+            try await eventually("repaired") {
+                try await postgres.query("SELECT status, result->>'title' FROM jobs WHERE job_id = $1", [id]).rows
+                    == [["completed", "kept"]]
+            }
+            let events = try await postgres.query("SELECT message FROM job_events WHERE job_id = $1 AND message LIKE '%repaired%'", [id])
+            #expect(events.count == 1)
+            second.beginStop()
+            try await again.value
+        }
+
         @Test func aJobThatFailsForGoodAfterMovingItsRequestOnStillFailsTheRequest() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
             _ = redis

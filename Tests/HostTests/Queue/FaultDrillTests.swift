@@ -31,6 +31,11 @@ import Testing
 
         let second = try HostProcess(config: pipeline.file, hostID: "rescuer", directory: pipeline.directory)
         try await eventually("all 20 completed", timeout: .seconds(60)) { try await Self.counts(queue).completed == 20 }
+        // History catches up: a job the doomed host finished just before the
+        // kill, its record still in that host's buffer, is repaired from Redis.
+        try await eventually("history shows all 20 completed", timeout: .seconds(30)) {
+            try await postgres.query("SELECT status, count(*) FROM jobs GROUP BY status").rows == [["completed", "20"]]
+        }
         second.terminate()
         #expect(try await second.exitCode() == 0)
 

@@ -22,7 +22,8 @@ final class DownloadPipeline: @unchecked Sendable {
     ///     more runs them with the OrganizeFiles plugin into `library`.
     init(
         plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
-        organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5
+        organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5,
+        search: String? = nil
     ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
@@ -42,10 +43,12 @@ final class DownloadPipeline: @unchecked Sendable {
                 path: \(plugin)
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
               organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", max_import_attempts: \(maxImportAttempts)}}
+            \(search.map { "  search: {path: libSearchProwlarr.so, config: {\($0)}}" } ?? "")
             jobs:
               download_torrent: {plugin: client, attempts: \(downloadAttempts), concurrency: \(downloadConcurrency), backoff: {type: fixed, delay: 200ms}}
               monitor_download: {plugin: client, concurrency: 2}
               organize_files: {plugin: organizer, concurrency: \(organizeConcurrency), attempts: 1}
+            \(search == nil ? "" : "  search_indexers: {plugin: search, attempts: 2, backoff: {type: fixed, delay: 100ms}}")
             """)
         let validated = try PipelineValidator(
             loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path), startsPlugins: false,

@@ -1,0 +1,124 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PipelineJSON
+import Synchronization
+
+/// Prowlarr's search API as the real server answers it
+/// (../shared/research/service-apis.md §1): the key from `apikey`, else
+/// `X-Api-Key`, else `Authorization: Bearer`; 401 with an empty body; search
+/// results as a bare, indented JSON array in camelCase with null fields
+/// left out, ids that are always there written as 0, `indexerFlags` and
+/// `categories` always present; `/ping` open to all.
+final class ProwlarrStandIn: @unchecked Sendable {
+    struct Indexer {
+        var id: Int
+        var name: String
+        var categories: [Int]
+    }
+
+    let apiKey = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(32))
+    private let state = Mutex<(releases: [JSONValue], queries: [String], failing: Int?)>(([], [], nil))
+    let indexers: [Indexer]
+    private(set) var port = 0
+    private var task: Task<Void, any Error>?
+
+    init(indexers: [Indexer] = [Indexer(id: 12, name: "MyAnonamouse", categories: [3030, 100013]), Indexer(id: 3, name: "Some Public Tracker", categories: [3030])]) async throws {
+        self.indexers = indexers
+        let router = Router()
+        router.get("ping") { _, _ in Self.json(.ok, #"{"status":"OK"}"#) }
+        router.get("api/v1/system/status") { [self] request, _ in
+            guard authorized(request) else { return Response(status: .unauthorized) }
+            return Self.json(.ok, #"{"appName":"Prowlarr","instanceName":"Prowlarr","version":"1.24.3.4754","isDocker":false}"#)
+        }
+        router.get("api/v1/search") { [self] request, _ in
+            guard authorized(request) else { return Response(status: .unauthorized) }
+            if let failing = state.withLock({ $0.failing }) {
+                return Self.json(.init(code: failing), #"{"message":"Search failed","description":"stand-in failure"}"#)
+            }
+            let query = request.uri.queryParameters["query"].map(String.init) ?? ""
+            let categories = request.uri.queryParameters.getAll("categories").compactMap { Int($0) }
+            let indexerIDs = request.uri.queryParameters.getAll("indexerIds").compactMap { Int($0) }
+            state.withLock { $0.queries.append(query) }
+            let words = query.lowercased().split(separator: " ").map(String.init)
+            let usable = Set(
+                self.indexers.filter { indexer in
+                    (indexerIDs.isEmpty || indexerIDs.contains(indexer.id))
+                        && (categories.isEmpty || !Set(indexer.categories).isDisjoint(with: categories))
+                }.map(\.id))
+            let hits = state.withLock { $0.releases }.filter { release in
+                let title = (release["title"]?.stringValue ?? "").lowercased()
+                return usable.contains(Int(release["indexerId"]?.intValue ?? -1)) && words.allSatisfy { title.contains($0) }
+            }
+            return Self.json(.ok, Self.indented(.array(hits)))
+        }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "prowlarr", factory: { _ in SwiftLogNoOpLogHandler() }))
+        task = Task { try await app.runService() }
+        var iterator = ports.makeAsyncIterator()
+        port = await iterator.next() ?? 0
+    }
+
+    deinit { task?.cancel() }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// The queries searched, in order.
+    var queries: [String] { state.withLock { $0.queries } }
+
+    /// Makes every search answer `status` (nil: answer normally).
+    func failSearches(with status: Int?) { state.withLock { $0.failing = status } }
+
+    /// Adds a release the way Prowlarr reports it; nil fields are left out.
+    func add(
+        title: String, indexer: Int = 12, size: Int64 = 400_000_000, seeders: Int? = 20, infoHash: String? = nil,
+        protocol: String = "torrent", publishDate: String = "2025-10-03T21:40:00Z", flags: [String] = []
+    ) {
+        let name = indexers.first { $0.id == indexer }?.name ?? "Indexer \(indexer)"
+        let link = Data(title.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        var release: [String: JSONValue] = [
+            "guid": .string("https://tracker.example/t/\(abs(title.hashValue % 1_000_000))"),
+            "age": 30, "ageHours": 721.5, "ageMinutes": 43290.0, "size": .int(size), "indexerId": .int(Int64(indexer)),
+            "indexer": .string(name), "title": .string(title),
+            "sortTitle": .string(title.lowercased().filter { $0.isLetter || $0.isNumber || $0 == " " }),
+            "imdbId": 0, "tmdbId": 0, "tvdbId": 0, "tvMazeId": 0, "publishDate": .string(publishDate),
+            "downloadUrl": .string("\(url)/\(indexer)/download?apikey=\(apiKey)&link=\(link)&file=\(title.replacingOccurrences(of: " ", with: "+"))"),
+            "infoUrl": .string("https://tracker.example/t/1"), "indexerFlags": .array(flags.map { .string($0) }),
+            "categories": [["id": 3030, "name": "Audio/Audiobook", "subCategories": []]],
+            "protocol": .string(`protocol`),
+            "fileName": .string(title + (`protocol` == "torrent" ? ".torrent" : ".nzb")),
+        ]
+        if `protocol` == "torrent" {
+            if let seeders {
+                release["seeders"] = .int(Int64(seeders))
+                release["leechers"] = 1
+            }
+            if let infoHash { release["infoHash"] = .string(infoHash) }
+        }
+        state.withLock { $0.releases.append(.object(release)) }
+    }
+
+    private func authorized(_ request: Request) -> Bool {
+        // The query parameter wins even when wrong; then the header; then Bearer.
+        if let key = request.uri.queryParameters["apikey"] { return String(key) == apiKey }
+        if let key = request.headers[.init("X-Api-Key")!] { return key == apiKey }
+        if let bearer = request.headers[.authorization], bearer.hasPrefix("Bearer ") { return String(bearer.dropFirst(7)) == apiKey }
+        return false
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func indented(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "[]"
+    }
+}
