@@ -49,7 +49,7 @@ import Testing
         let daemon = try await Daemon(client)
         let directory = try TemporaryDirectory()
         // No tracker answers there: the clients need none for data already in place.
-        let fixture = try TorrentFixture(in: directory, sizes: [200_000, 150_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [200_000, 150_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let busy = indexer.serve("busy", .status(503))
         let good = indexer.serve("good", .torrent(try fixture.data))
@@ -89,7 +89,7 @@ import Testing
     func aWrongPasswordFailsForGoodAtOnceNamingTheSettings(_ client: Client) async throws {
         let daemon = try await Daemon(client)
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let url = indexer.serve("book", .torrent(try fixture.data))
         let pipeline = try await DownloadPipeline(
@@ -126,7 +126,7 @@ import Testing
             downloadAttempts: 1, downloadConcurrency: 8)
         var requests: [String] = []
         for index in 0..<8 {
-            let fixture = try TorrentFixture(in: directory, sizes: [20_000], tracker: "http://127.0.0.1:9/announce")
+            let fixture = try await TorrentFixture(in: directory, sizes: [20_000], tracker: "http://127.0.0.1:9/announce")
             let request = try await pipeline.request(title: "Book \(index)")
             requests.append(request)
             try await pipeline.download(request: request, releases: [("Book \(index)", indexer.serve("b\(index)", .torrent(try fixture.data)))])
@@ -145,7 +145,7 @@ import Testing
     @Test func aRequestCancelledWhileItsReleaseIsFetchedLeavesNoTorrentBehind() async throws {
         let daemon = try await Daemon(.qbittorrent)
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let pipeline = try await DownloadPipeline(
             plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey)"))
@@ -160,9 +160,12 @@ import Testing
         }
         let result = try await pipeline.runtime.queues["download_torrent"]!.job(job)?.returnValue ?? ""
         #expect(result.contains("skipped") && result.contains("the host refused"), "\(result)")
-        let events = try await pipeline.events("download_torrent").map(\.message)
-        #expect(events.contains { $0.contains("transition refused: the request was cancelled") }, "\(events)")
-        #expect(events.contains { $0.contains("removed \(fixture.infoHash) from qBittorrent again") }, "\(events)")
+        // The job's log reaches PostgreSQL within the history writer's batch interval.
+        try await eventually("the job's log written", every: .milliseconds(50)) {
+            let events = try await pipeline.events("download_torrent").map(\.message)
+            return events.contains { $0.contains("transition refused: the request was cancelled") }
+                && events.contains { $0.contains("removed \(fixture.infoHash) from qBittorrent again") }
+        }
         #expect(try await daemon.qbittorrent!.info(fixture.infoHash) == nil, "the torrent was taken out again")
         #expect(try await pipeline.requestRow(request).status == "cancelled")
         #expect(try await pipeline.runtime.queues["monitor_download"]!.counts().values.reduce(0, +) == 0)
@@ -172,8 +175,8 @@ import Testing
     @Test func theKeyStaysWithTheIndexerAndAReleaseFallsBackToItsMagnet() async throws {
         let daemon = try await Daemon(.qbittorrent)
         let directory = try TemporaryDirectory()
-        let redirected = try TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
-        let withMagnet = try TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
+        let redirected = try await TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
+        let withMagnet = try await TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let tracker = try await IndexerStandIn(requiresKey: false)
         // The indexer redirects to a tracker's own download link: the key must not follow.
@@ -190,7 +193,7 @@ import Testing
             """#
         _ = try await pipeline.runtime.enqueue("download_torrent", payloadJSON: payload)
         // Prowlarr's magnetUrl is its own http link, answering with a redirect to the magnet URI.
-        let proxied = try TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
+        let proxied = try await TorrentFixture(in: directory, sizes: [30_000], tracker: "http://127.0.0.1:9/announce")
         let third = try await pipeline.request(title: "Proxied magnet")
         let proxy = indexer.serve("m1", .redirect("magnet:?xt=urn:btih:\(proxied.infoHash)&dn=Proxied"))
         _ = try await pipeline.runtime.enqueue(
@@ -216,7 +219,7 @@ import Testing
     @Test func anIndexerRefusingTheAPIKeyIsAPermanentFailureNamingTheSetting() async throws {
         let daemon = try await Daemon(.qbittorrent)
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let url = indexer.serve("book", .torrent(try fixture.data))
         let pipeline = try await DownloadPipeline(
@@ -235,7 +238,7 @@ import Testing
         let daemon = try await Daemon(.transmission)
         let directory = try TemporaryDirectory()
         // No data anywhere and no tracker: the download stays at 0 %.
-        let fixture = try TorrentFixture(in: directory, sizes: [300_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [300_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let url = indexer.serve("book", .torrent(try fixture.data))
         let pipeline = try await DownloadPipeline(
@@ -262,7 +265,7 @@ import Testing
         // then reports error 2 ("tracker error") on a download that is fine.
         let tracker = try await OpenTracker()
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: [200_000, 100_000], tracker: tracker.announce)
+        let fixture = try await TorrentFixture(in: directory, sizes: [200_000, 100_000], tracker: tracker.announce)
         let empty = directory.path + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         let indexer = try await IndexerStandIn()
@@ -300,7 +303,7 @@ import Testing
         let daemon = try await Daemon(.qbittorrent)
         let qbittorrent = daemon.qbittorrent!
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: [200_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [200_000], tracker: "http://127.0.0.1:9/announce")
         // Added paused, qBittorrent does not check the data: it sits at 0 %.
         try await qbittorrent.add(fixture, savePath: fixture.parent, paused: true)
         let pipeline = try await DownloadPipeline(plugin: Client.qbittorrent.plugin, config: daemon.config())

@@ -210,9 +210,9 @@ import Testing
         #expect(MagnetLink.infoHash(of: "http://example.com") == nil)
     }
 
-    @Test func aTorrentFilesHashIsTheSHA1OfItsInfoDictionaryAsAnotherProgramComputesIt() throws {
+    @Test func aTorrentFilesHashIsTheSHA1OfItsInfoDictionaryAsAnotherProgramComputesIt() async throws {
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: [40_000, 70_000], tracker: "http://127.0.0.1:1/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [40_000, 70_000], tracker: "http://127.0.0.1:1/announce")
         let metainfo = try TorrentMetainfo(try fixture.data)
         #expect(metainfo.infoHash == fixture.infoHash)
         #expect(metainfo.name == fixture.name)

@@ -52,7 +52,7 @@ import Testing
         static func start() async throws -> QBittorrentDownload {
             let tracker = try await OpenTracker()
             let directory = try TemporaryDirectory()
-            let fixture = try TorrentFixture(in: directory, sizes: RealTransferTests.sizes, tracker: tracker.announce)
+            let fixture = try await TorrentFixture(in: directory, sizes: RealTransferTests.sizes, tracker: tracker.announce)
             try tracker.allow(fixture.infoHash)
             let seeder = try await TransmissionDaemon()
             try await seeder.add(fixture, downloadDir: fixture.parent)
@@ -93,7 +93,7 @@ import Testing
     @Test func qBittorrentSeedsAndTransmissionDownloads() async throws {
         let tracker = try await OpenTracker()
         let directory = try TemporaryDirectory()
-        let fixture = try TorrentFixture(in: directory, sizes: Self.sizes, tracker: tracker.announce)
+        let fixture = try await TorrentFixture(in: directory, sizes: Self.sizes, tracker: tracker.announce)
         try tracker.allow(fixture.infoHash)
         let downloader = try await TransmissionDaemon()
         try await downloader.rpc(

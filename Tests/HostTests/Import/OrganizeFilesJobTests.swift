@@ -10,7 +10,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let library = directory.path + "/library"
         try FileManager.default.createDirectory(atPath: library, withIntermediateDirectories: true)
-        let fixture = try TorrentFixture(in: directory, sizes: [120_000, 80_000], tracker: "http://127.0.0.1:9/announce")
+        let fixture = try await TorrentFixture(in: directory, sizes: [120_000, 80_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let pipeline = try await DownloadPipeline(
             plugin: "libDownloadQBittorrent.so",
