@@ -166,7 +166,10 @@ import Testing
             return events.contains { $0.contains("transition refused: the request was cancelled") }
                 && events.contains { $0.contains("removed \(fixture.infoHash) from qBittorrent again") }
         }
-        #expect(try await daemon.qbittorrent!.info(fixture.infoHash) == nil, "the torrent was taken out again")
+        // qBittorrent lists a deleted torrent for a moment longer (its state lags the API by up to ~1.5 s).
+        try await eventually("the torrent taken out again", every: .milliseconds(100)) {
+            try await daemon.qbittorrent!.info(fixture.infoHash) == nil
+        }
         #expect(try await pipeline.requestRow(request).status == "cancelled")
         #expect(try await pipeline.runtime.queues["monitor_download"]!.counts().values.reduce(0, +) == 0)
         try await pipeline.stop()
@@ -212,7 +215,9 @@ import Testing
         #expect(tracker.keysReceived["t1"] == nil, "the Prowlarr key went to another host: \(tracker.keysReceived)")
         #expect(try await pipeline.downloads(first).first?[1] == redirected.infoHash)
         #expect(try await pipeline.downloads(second).first?[1] == withMagnet.infoHash)
-        #expect(try await daemon.qbittorrent!.info(withMagnet.infoHash) != nil, "added by its magnet")
+        try await eventually("added by its magnet", every: .milliseconds(100)) {
+            try await daemon.qbittorrent!.info(withMagnet.infoHash) != nil
+        }
         try await pipeline.stop()
     }
 
@@ -314,6 +319,9 @@ import Testing
         }
         try await qbittorrent.stop()
         try await qbittorrent.start()
+        try await eventually("the torrent loaded again", every: .milliseconds(100)) {
+            try await qbittorrent.info(fixture.infoHash) != nil
+        }
         // The plugin's session cookie died with the old process; the next
         // polls must log in again, see the torrent resume and finish.
         try await qbittorrent.call("torrents/resume", form: [("hashes", fixture.infoHash)])

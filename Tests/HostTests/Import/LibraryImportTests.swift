@@ -5,6 +5,8 @@ import Testing
 
 /// Hostile downloads against the importer, on real files: nothing is ever
 /// written outside the library root, and no partial file is ever left.
+/// Imports run on a thread of their own (they fsync): a test must never hold
+/// one of the few cooperative threads the whole suite shares.
 @Suite struct LibraryImportTests {
     /// A download folder and a library root side by side in one temporary
     /// directory, plus a sentinel folder that nothing may touch.
@@ -38,9 +40,12 @@ import Testing
         func run(
             _ values: [String: String] = ["author": "Jane Austen", "title": "Emma", "asin": "B0001"],
             mode: LibraryWriter.Mode = .copy
-        ) throws -> AudiobookImport.Outcome {
-            try AudiobookImport(values: values, mode: mode).run(
-                try AudiobookFiles(at: download), from: download, into: try LibraryWriter(root: library))
+        ) async throws -> AudiobookImport.Outcome {
+            let (download, library) = (self.download, self.library)
+            return try await onOwnThread {
+                try AudiobookImport(values: values, mode: mode).run(
+                    try AudiobookFiles(at: download), from: download, into: try LibraryWriter(root: library))
+            }
         }
 
         /// Every path under the temporary directory outside the download and the library.
@@ -58,14 +63,14 @@ import Testing
         }
     }
 
-    @Test func namesThatLookLikePathsStayInsideTheBooksFolder() throws {
+    @Test func namesThatLookLikePathsStayInsideTheBooksFolder() async throws {
         let scene = try Scene()
         try scene.file(#"x\..\..\..\evil.mp3"#)
         try scene.file(#"\etc\passwd.mp3"#)
         try scene.file("..mp3")  // hidden (a client's part file): passed over
         try scene.file("cover.jpg")
         try scene.file("notes.txt")  // not taken
-        let outcome = try scene.run(["author": "../../outside", "title": "/etc/passwd", "asin": ".."])
+        let outcome = try await scene.run(["author": "../../outside", "title": "/etc/passwd", "asin": ".."])
         #expect(outcome.folder == scene.library + "/outside/etc passwd")
         #expect(scene.libraryFiles == [
             "outside/etc passwd/cover.jpg", "outside/etc passwd/etc passwd.mp3", "outside/etc passwd/x .. .. .. evil.mp3",
@@ -73,12 +78,12 @@ import Testing
         #expect(scene.everythingElse == ["outside", "outside/secret.mp3"], "nothing written beside the library")
     }
 
-    @Test func oddUnicodeIsNormalisedAndInvisibleTricksRemoved() throws {
+    @Test func oddUnicodeIsNormalisedAndInvisibleTricksRemoved() async throws {
         let scene = try Scene()
         try scene.file("Mu\u{0308}ller - Kapitel 1.mp3")  // decomposed ü
         try scene.file("invoice\u{202E}3pm.m4b")  // right-to-left override
         try scene.file("zero\u{200B}width.m4b")
-        let outcome = try scene.run(["author": "Ta\u{0308}nzer\u{0007}", "title": "A\u{FEFF}B"])
+        let outcome = try await scene.run(["author": "Ta\u{0308}nzer\u{0007}", "title": "A\u{FEFF}B"])
         #expect(outcome.folder == scene.library + "/Tänzer/AB")
         #expect(scene.libraryFiles == ["Tänzer/AB/Müller - Kapitel 1.mp3", "Tänzer/AB/invoice3pm.m4b", "Tänzer/AB/zerowidth.m4b"])
         for name in scene.libraryFiles {
@@ -86,12 +91,12 @@ import Testing
         }
     }
 
-    @Test func longNamesAreCutTo255BytesKeepingTheExtension() throws {
+    @Test func longNamesAreCutTo255BytesKeepingTheExtension() async throws {
         let scene = try Scene()
         let longName = String(repeating: "é", count: 125) + "x.mp3"  // 250 + 1 + 4 = 255 bytes
         try scene.file(longName)
         try scene.file("sub/" + longName)  // the same name twice: the second is prefixed, then cut
-        let outcome = try scene.run(["author": String(repeating: "作", count: 120), "title": String(repeating: "t", count: 400)])
+        let outcome = try await scene.run(["author": String(repeating: "作", count: 120), "title": String(repeating: "t", count: 400)])
         for component in outcome.folder.dropFirst(scene.library.count + 1).split(separator: "/") {
             #expect(component.utf8.count <= 255)
         }
@@ -102,7 +107,7 @@ import Testing
         #expect(Set(outcome.files.map(\.name)).count == 2)
     }
 
-    @Test func symbolicLinksInTheDownloadAreNeverFollowed() throws {
+    @Test func symbolicLinksInTheDownloadAreNeverFollowed() async throws {
         let scene = try Scene()
         try scene.file("01.mp3")
         symlink(scene.outside + "/secret.mp3", scene.download + "/02.mp3")
@@ -110,19 +115,19 @@ import Testing
         let found = try AudiobookFiles(at: scene.download)
         #expect(found.files.map(\.relativePath) == ["01.mp3"])
         #expect(found.skipped.sorted() == ["02.mp3: a symbolic link, not followed", "CD2: a symbolic link, not followed"])
-        _ = try scene.run()
+        _ = try await scene.run()
         #expect(scene.libraryFiles == ["Jane Austen/Emma B0001/01.mp3"])
     }
 
-    @Test func aSymbolicLinkInsideTheLibraryIsRefused() throws {
+    @Test func aSymbolicLinkInsideTheLibraryIsRefused() async throws {
         let scene = try Scene()
         try scene.file("01.mp3")
         symlink(scene.outside, scene.library + "/Jane Austen")
-        #expect(throws: ImportError.outsideLibrary("\(scene.library)/Jane Austen is a symbolic link")) { try scene.run() }
+        await #expect(throws: ImportError.outsideLibrary("\(scene.library)/Jane Austen is a symbolic link")) { try await scene.run() }
         #expect(scene.everythingElse == ["outside", "outside/secret.mp3"])
     }
 
-    @Test func aFileThatVanishesOrChangesDuringTheImportLeavesNothingBehind() throws {
+    @Test func aFileThatVanishesOrChangesDuringTheImportLeavesNothingBehind() async throws {
         for change in ["vanish", "truncate"] {
             let scene = try Scene()
             try scene.file("01.mp3")
@@ -135,9 +140,12 @@ import Testing
             } else {
                 truncate(scene.download + "/02.mp3", 1000)
             }
-            #expect(throws: ImportError.self) {
-                try AudiobookImport(values: ["author": "A", "title": "T"], mode: .copy).run(
-                    found, from: scene.download, into: try LibraryWriter(root: scene.library))
+            let (download, library) = (scene.download, scene.library)
+            await #expect(throws: ImportError.self) {
+                try await onOwnThread {
+                    try AudiobookImport(values: ["author": "A", "title": "T"], mode: .copy).run(
+                        found, from: download, into: try LibraryWriter(root: library))
+                }
             }
             #expect(scene.libraryFiles.isEmpty, "\(change): the files placed before are removed again: \(scene.libraryFiles)")
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: scene.library + "/A/T")
@@ -145,27 +153,27 @@ import Testing
         }
     }
 
-    @Test func collisionsGetNumbersAndARerunChangesNothing() throws {
+    @Test func collisionsGetNumbersAndARerunChangesNothing() async throws {
         let scene = try Scene()
         let first = try scene.file("CD1/01.mp3")
         try scene.file("CD2/01.mp3", bytes: 1200)
         try FileManager.default.createDirectory(atPath: scene.library + "/Jane Austen/Emma B0001", withIntermediateDirectories: true)
         try Data("someone else's".utf8).write(to: URL(fileURLWithPath: scene.library + "/Jane Austen/Emma B0001/CD1 - 01.mp3"))
-        let outcome = try scene.run()
+        let outcome = try await scene.run()
         #expect(outcome.files.map(\.name) == ["CD1 - 01 (2).mp3", "CD2 - 01.mp3"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: outcome.folder + "/CD1 - 01.mp3")) == Data("someone else's".utf8))
         #expect(try Data(contentsOf: URL(fileURLWithPath: outcome.folder + "/CD1 - 01 (2).mp3")) == first)
-        let again = try scene.run()
+        let again = try await scene.run()
         #expect(again.files.map(\.placement) == [.alreadyThere, .alreadyThere])
         #expect(scene.libraryFiles.count == 3)
     }
 
-    @Test func hardLinksShareTheSeedingCopyWithoutChangingIt() throws {
+    @Test func hardLinksShareTheSeedingCopyWithoutChangingIt() async throws {
         let scene = try Scene()
         let data = try scene.file("01.m4b")
         var before = stat()
         stat(scene.download + "/01.m4b", &before)
-        let outcome = try scene.run(mode: .hardlink)
+        let outcome = try await scene.run(mode: .hardlink)
         #expect(outcome.files.map(\.placement) == [.linked])
         var source = stat()
         var linked = stat()
@@ -176,10 +184,10 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: scene.download + "/01.m4b")) == data)
     }
 
-    @Test func noAudioFilesAndAMissingDownloadAreRetryable() throws {
+    @Test func noAudioFilesAndAMissingDownloadAreRetryable() async throws {
         let scene = try Scene()
         try scene.file("readme.nfo")
-        #expect(throws: ImportError.noAudioFiles(scene.download)) { try scene.run() }
+        await #expect(throws: ImportError.noAudioFiles(scene.download)) { try await scene.run() }
         #expect(throws: ImportError.downloadMissing(scene.download + "/gone")) {
             try AudiobookFiles(at: scene.download + "/gone")
         }
