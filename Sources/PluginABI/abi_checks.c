@@ -33,7 +33,9 @@ PP_PIN(pp_host_api, set_delay, 64);
 PP_PIN(pp_host_api, set_payload, 72);
 PP_PIN(pp_host_api, request_transition, 80);
 PP_PIN(pp_host_api, enqueue, 88);
-_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_MIN, "pp_host_api size changed");
+_Static_assert(offsetof(pp_host_api, report_library) == PP_HOST_API_SIZE_MIN, "1.1 fields start after the 1.0 ones");
+PP_PIN(pp_host_api, report_library, 96);
+_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_1_1, "pp_host_api size changed");
 
 PP_PIN(pp_plugin_descriptor, struct_size, 0);
 PP_PIN(pp_plugin_descriptor, abi_major, 4);

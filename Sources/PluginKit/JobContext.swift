@@ -105,6 +105,50 @@ public struct JobContext: @unchecked Sendable {
         try Self.check(api.pointee.enqueue(call, jobType, payloadJSON, optionsJSON), "enqueue \(jobType)")
     }
 
+    /// One book a library backend lists, for ``reportLibrary(backend:items:complete:)``.
+    public struct LibraryItem: Sendable, Encodable {
+        public var id: String
+        public var title: String
+        public var author: String?
+        public var asin: String?
+        public var isbn: String?
+        public var path: String?
+        /// ISO 8601.
+        public var addedAt: String?
+
+        public init(
+            id: String, title: String, author: String? = nil, asin: String? = nil, isbn: String? = nil, path: String? = nil,
+            addedAt: String? = nil
+        ) {
+            self.id = id
+            self.title = title
+            self.author = author
+            self.asin = asin
+            self.isbn = isbn
+            self.path = path
+            self.addedAt = addedAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, title, author, asin, isbn, path
+            case addedAt = "added_at"
+        }
+    }
+
+    /// Reports the books a library backend lists (`complete`: the whole
+    /// library, so the host removes the backend's items not in it). Once the
+    /// job is done the host records them and moves each open request they
+    /// match to `available`. Needs a host of ABI 1.1 or later.
+    ///
+    /// - Throws: ``PluginError`` when the host is older or refuses the items.
+    public func reportLibrary(backend: String, items: [LibraryItem], complete: Bool) throws {
+        guard Int(api.pointee.struct_size) >= Int(PP_HOST_API_SIZE_1_1) else {
+            throw PluginError.permanent("this host (ABI 1.\(api.pointee.abi_minor)) cannot take library reports: it needs 1.1")
+        }
+        let json = try JSONCoding.encode(items)
+        try Self.check(api.pointee.report_library(call, backend, json, complete ? 1 : 0), "report the \(backend) library")
+    }
+
     private static func check(_ status: pp_status, _ what: String) throws {
         switch status {
         case PP_OK: return

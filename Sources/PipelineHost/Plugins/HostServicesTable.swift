@@ -33,7 +33,7 @@ enum HostServicesTable {
                 host_ctx: Unmanaged.passRetained(context).toOpaque(),
                 log: log, progress: progress, is_cancelled: isCancelled, set_result: setResult,
                 set_error: setError, set_delay: setDelay, set_payload: setPayload,
-                request_transition: requestTransition, enqueue: enqueue))
+                request_transition: requestTransition, enqueue: enqueue, report_library: reportLibrary))
         return table
     }
 
@@ -207,6 +207,26 @@ enum HostServicesTable {
                 call.update { $0.effects.append(.enqueue(jobType: type, payloadJSON: payloadJSON, options: followUp)) }
                 return PP_OK
             }
+
+    private static let reportLibrary:
+        @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32) -> pp_status = {
+            handle, backend, items, complete in
+            guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else { return PP_ERR_UNSUPPORTED }
+            guard let backend, let items else { return PP_ERR_INVALID_ARGUMENT }
+            let name = String(cString: backend)
+            guard !name.isEmpty, name.count <= 64 else { return PP_ERR_INVALID_ARGUMENT }
+            let books: [LibraryBook]
+            do {
+                books = try LibraryReport.books(fromJSON: String(cString: items))
+            } catch {
+                call.update {
+                    $0.events.append(PluginLogEvent(level: .warn, message: "library report refused: \(error)", metadataJSON: nil, time: Date()))
+                }
+                return PP_ERR_INVALID_ARGUMENT
+            }
+            call.update { $0.effects.append(.libraryReport(backend: name, items: books, complete: complete != 0)) }
+            return PP_OK
+        }
 
     /// A JSON argument that passed its checks; `text` is `nil` for a NULL
     /// the service allows.

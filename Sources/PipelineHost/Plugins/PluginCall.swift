@@ -109,6 +109,8 @@ public enum PluginEffect: Sendable, Hashable {
     case requestTransition(requestID: String, status: RequestStatus, detailsJSON: String?)
     /// Add a job of `jobType`.
     case enqueue(jobType: String, payloadJSON: String, options: FollowUpOptions)
+    /// Record books a library backend lists (the whole library when `complete`).
+    case libraryReport(backend: String, items: [LibraryBook], complete: Bool)
 }
 
 /// The options of a follow-up job.

@@ -77,6 +77,10 @@ public enum PluginInspection {
                 return Effect(
                     kind: "enqueue", jobType: jobType, payload: payload, delayMilliseconds: options.delayMilliseconds,
                     jobID: options.jobID)
+            case .libraryReport(let backend, let items, let complete):
+                return Effect(
+                    kind: complete ? "library_listing" : "library_additions", jobType: backend,
+                    payload: items.map { "\($0.id): \($0.title)" }.joined(separator: "\n"))
             }
         }
         return try encode(

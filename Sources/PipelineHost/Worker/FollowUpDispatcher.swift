@@ -11,6 +11,7 @@ import Logging
 final class FollowUpDispatcher: Sendable {
     private let targets: [String: (queue: JobQueue, settings: JobTypeConfiguration)]
     private let ledger: RequestLedger?
+    private let library: LibraryLedger?
     private let history: JobHistory?
     private let logger: Logger
 
@@ -20,6 +21,7 @@ final class FollowUpDispatcher: Sendable {
     ) {
         self.targets = targets
         self.ledger = ledger
+        library = ledger.map { LibraryLedger(client: $0.client) }
         self.history = history
         self.logger = logger
     }
@@ -37,6 +39,9 @@ final class FollowUpDispatcher: Sendable {
                         jobType, payloadJSON, requested, parent: "\(completion.jobType)-\(completion.finish.id)", index: index)
                 case .requestTransition(let requestID, let status, let detailsJSON):
                     await transition(requestID, to: status, detailsJSON: detailsJSON, job: completion.finish.id)
+                case .libraryReport(let backend, let items, let complete):
+                    guard case .completed = completion.finish.kind else { continue }
+                    await report(backend, items, complete: complete)
                 }
             }
         }
@@ -55,6 +60,24 @@ final class FollowUpDispatcher: Sendable {
             try await ledger.transition(requestID, to: status, update: update)
         } catch {
             logger.warning("request transition refused", metadata: ["request_id": "\(requestID)", "job_id": "\(job)", "error": "\(error)"])
+        }
+    }
+
+    private func report(_ backend: String, _ items: [LibraryBook], complete: Bool) async {
+        guard let library else {
+            logger.info("library report ignored (no history: postgres.enabled is false)", metadata: ["backend": "\(backend)"])
+            return
+        }
+        do {
+            let outcome = try await library.apply(backend: backend, items: items, complete: complete)
+            logger.info(
+                "library report applied",
+                metadata: [
+                    "backend": "\(backend)", "items": "\(outcome.recorded)", "removed": "\(outcome.removed)",
+                    "available": "\(outcome.matched.count)",
+                ])
+        } catch {
+            logger.error("library report not applied", metadata: ["backend": "\(backend)", "error": "\(error)"])
         }
     }
 

@@ -73,7 +73,7 @@ extern "C" {
  * ------------------------------------------------------------------------- */
 
 #define PP_ABI_VERSION_MAJOR 1
-#define PP_ABI_VERSION_MINOR 0
+#define PP_ABI_VERSION_MINOR 1
 
 /** The one symbol a plugin exports. The "_v1" is PP_ABI_VERSION_MAJOR. */
 #define PP_ENTRY_SYMBOL "pipeline_plugin_entry_v1"
@@ -228,9 +228,23 @@ typedef struct pp_host_api {
      *  its follow-ups twice. PP_ERR_REFUSED if no plugin handles job_type. */
     pp_status (*enqueue)(pp_call *call, const char *job_type,
                          const char *payload_json, const char *options_json);
+
+    /* --- Since 1.1 (a plugin checks struct_size before calling these). --- */
+
+    /** [call] Reports books a library backend lists. `backend` names the
+     *  library ("plex", "audiobookshelf"); `items_json` is a JSON array of
+     *  objects with "id" and "title" required and "author", "asin", "isbn",
+     *  "path", "added_at" (ISO 8601) optional. With `complete` = 1 the list is
+     *  the whole library: items of that backend not in it are removed. Like
+     *  enqueue, it takes effect when this job is done; the host then records
+     *  the items and moves each open request they match to `available`. */
+    pp_status (*report_library)(pp_call *call, const char *backend, const char *items_json,
+                                uint32_t complete);
 } pp_host_api;
 
 #define PP_HOST_API_SIZE_MIN 96
+/** sizeof(pp_host_api) of a 1.1 host: report_library is there. */
+#define PP_HOST_API_SIZE_1_1 104
 
 /* ---------------------------------------------------------------------------
  * The plugin descriptor: what the entry function returns

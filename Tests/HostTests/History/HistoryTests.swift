@@ -107,6 +107,44 @@ extension InProcessQueueTests {
             try await running.value
         }
 
+        @Test func aLibraryReportRecordsItemsRemovesStaleOnesAndMakesMatchingRequestsAvailable() async throws {
+            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
+            _ = redis
+            try await Migrations.run(on: postgres)
+            let ledger = RequestLedger(client: postgres)
+            _ = try await ledger.create(id: "hail-mary", title: "Project Hail Mary", author: "Andy Weir", status: .downloaded)
+            _ = try await ledger.create(id: "dune", title: "Dune", author: "F. Herbert", asin: "B002V1OF70", status: .downloading)
+            _ = try await ledger.create(id: "martian", title: "The Martian", author: "Andy Weir", status: .downloaded)
+            _ = try await ledger.create(id: "emma", title: "Emma", author: "Jane Austen", status: .awaitingImport)
+            _ = try await ledger.create(id: "gone", title: "Emma", author: "Jane Austen", status: .cancelled)
+            try await postgres.query("INSERT INTO library_items (backend, item_id, title) VALUES ('plex', 'stale', 'Deleted Book')")
+            try await postgres.query("INSERT INTO library_items (backend, item_id, title) VALUES ('audiobookshelf', 'a-1', 'Other Backend')")
+            let runtime = try await pipeline.runtime()
+            let running = Task { try await runtime.run() }
+            func statuses() async throws -> [[String?]] {
+                try await postgres.query("SELECT id, status FROM requests ORDER BY id").rows
+            }
+            _ = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"library_full"}"#)
+            try await eventually("full listing applied") {
+                try await postgres.query("SELECT item_id FROM library_items ORDER BY backend, item_id").rows
+                    == [["a-1"], ["pl-1"], ["pl-2"]]
+            }
+            try await eventually("matches available") {
+                try await statuses() == [
+                    ["dune", "available"], ["emma", "awaiting_import"], ["gone", "cancelled"], ["hail-mary", "available"],
+                    ["martian", "downloaded"],
+                ]
+            }
+            let reasons = try await postgres.query("SELECT status_reason FROM requests WHERE id IN ('dune', 'hail-mary') ORDER BY id").rows
+            #expect(reasons == [["in the plex library as 'Dune' (same ASIN)"], ["in the plex library as 'Project Hail Mary (Unabridged)' (title and author alike, 1.00)"]])
+            _ = try await runtime.enqueue("echo", payloadJSON: #"{"mode":"library_added"}"#)
+            try await eventually("addition applied") { try await statuses().contains(["emma", "available"]) }
+            #expect(try await postgres.query("SELECT count(*) FROM library_items WHERE backend = 'plex'").rows == [["3"]], "nothing removed by an addition")
+            #expect(try await statuses().contains(["gone", "cancelled"]), "a cancelled request stays cancelled")
+            runtime.beginStop()
+            try await running.value
+        }
+
         @Test func aRowLeftActiveByAKilledHostIsRepairedFromRedis() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
             _ = redis

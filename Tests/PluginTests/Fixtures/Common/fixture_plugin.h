@@ -16,6 +16,8 @@
  *                          how many probes were running when it started
  *   {"mode":"effects"}     asks for a request transition and a follow-up job
  *   {"mode":"effects_then_fail"}  moves request req-1 to searching, then fails for good
+ *   {"mode":"library_full"}   reports a whole library of two books (ABI 1.1)
+ *   {"mode":"library_added"}  reports one newly added book (ABI 1.1)
  *   {"mode":"bogus"}       returns an outcome that does not exist
  */
 #include <pipeline_plugin.h>
@@ -150,6 +152,22 @@ static __attribute__((unused)) pp_outcome fx_execute(void *state, const pp_job *
         }
         if (host->enqueue(call, "echo", "{\"mode\":\"done\"}", "{\"delay_ms\":3000}") != PP_OK) {
             host->set_error(call, "enqueue refused", NULL);
+            return PP_OUTCOME_FAIL;
+        }
+        return PP_OUTCOME_DONE;
+    }
+    if (fx_mode(job, "library_full") || fx_mode(job, "library_added")) {
+        if (host->struct_size < PP_HOST_API_SIZE_1_1) {
+            host->set_error(call, "the host is older than ABI 1.1", NULL);
+            return PP_OUTCOME_FAIL;
+        }
+        int full = fx_mode(job, "library_full");
+        const char *items = full
+            ? "[{\"id\":\"pl-1\",\"title\":\"Project Hail Mary (Unabridged)\",\"author\":\"Andy Weir\"},"
+              "{\"id\":\"pl-2\",\"title\":\"Dune\",\"author\":\"Frank Herbert\",\"asin\":\"B002V1OF70\"}]"
+            : "[{\"id\":\"pl-3\",\"title\":\"Emma\",\"author\":\"Jane Austen\",\"added_at\":\"2026-11-29T10:00:00Z\"}]";
+        if (host->report_library(call, "plex", items, full ? 1u : 0u) != PP_OK) {
+            host->set_error(call, "library report refused", NULL);
             return PP_OUTCOME_FAIL;
         }
         return PP_OUTCOME_DONE;
