@@ -49,7 +49,13 @@ struct QBittorrentClient: DownloadClient {
         let response = try await api.call("torrents/add", multipart: form)
         switch (response.status, response.text.trimmingCharacters(in: .whitespacesAndNewlines)) {
         case (200, "Ok."):
-            return hash
+            // qBittorrent adds in the background: wait until it lists the
+            // torrent, so that what follows (a status, a remove) finds it.
+            for _ in 0..<50 {
+                if try await api.info(hash) != nil { return hash }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            throw .unexpected("qBittorrent accepted \(hash) but did not list it within 5 s")
         case (200, "Fails."):
             // qBittorrent says Fails. for a duplicate too; a duplicate is fine.
             if try await api.info(hash) != nil { return hash }

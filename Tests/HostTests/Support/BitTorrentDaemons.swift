@@ -119,7 +119,7 @@ final class OpenTracker: @unchecked Sendable {
         if getuid() == 0 { arguments += ["-u", "nobody"] }
         let child = try ChildProcess(
             try BitTorrentTools.executable("opentracker"), arguments + ["-A", "127.0.0.1"], environment: [:],
-            logFile: directory.path + "/../opentracker-\(port).log")
+            logFile: directory.path + "/opentracker.log")
         process = child
         try await BitTorrentTools.waitForHTTP("http://127.0.0.1:\(port)/scrape", process: child, name: "opentracker")
     }

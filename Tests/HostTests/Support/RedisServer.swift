@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Glibc
 import PipelineHost
 import Testing
@@ -94,7 +95,20 @@ final class RedisServer: @unchecked Sendable {
         return String(decoding: buffer[0..<count], as: UTF8.self).components(separatedBy: "\r\n").first ?? ""
     }
 
+    /// A free loopback port, never handed out twice in this process: tests
+    /// start servers at once, and the kernel may offer a port again between
+    /// one server's probe and its bind.
     static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = try kernelPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw TestFailure("could not find a free port")
+    }
+
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    private static func kernelPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
