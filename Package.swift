@@ -140,6 +140,7 @@ let shippedPluginDependencies: [String: [Target.Dependency]] = [
     "DownloadQBittorrent": ["DownloadClientKit", "PluginHTTP"],
     "DownloadTransmission": ["DownloadClientKit", "PluginHTTP"],
     "OrganizeFiles": ["LibraryImport", "PipelinePayloads"],
+    "LibraryPlex": ["PluginHTTP"],
     "SearchProwlarr": ["ReleaseSearch", "PluginHTTP", "PipelinePayloads"],
 ]
 

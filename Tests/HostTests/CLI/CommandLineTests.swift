@@ -146,7 +146,7 @@ import Testing
         #expect(run.output.contains("\"status\" : \"searching\""))
         #expect(run.output.contains("\"delayMilliseconds\" : 3000"))
 
-        let failed = try await Self.run(["plugin", "run", ProductsDirectory.plugin("LibraryPlex"), "scan_library"])
+        let failed = try await Self.run(["plugin", "run", ProductsDirectory.plugin("LibraryABS"), "scan_library"])
         #expect(failed.status == 1)
         #expect(failed.output.contains("scan_library is not implemented yet in"))
     }

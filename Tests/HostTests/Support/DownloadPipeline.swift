@@ -23,7 +23,7 @@ final class DownloadPipeline: @unchecked Sendable {
     init(
         plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
         organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5,
-        search: String? = nil
+        search: String? = nil, libraryBackend: (plugin: String, config: String)? = nil
     ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
@@ -44,11 +44,14 @@ final class DownloadPipeline: @unchecked Sendable {
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
               organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", max_import_attempts: \(maxImportAttempts)}}
             \(search.map { "  search: {path: libSearchProwlarr.so, config: {\($0)}}" } ?? "")
+            \(libraryBackend.map { "  backend: {path: \($0.plugin), config: {\($0.config)}}" } ?? "")
             jobs:
               download_torrent: {plugin: client, attempts: \(downloadAttempts), concurrency: \(downloadConcurrency), backoff: {type: fixed, delay: 200ms}}
               monitor_download: {plugin: client, concurrency: 2}
               organize_files: {plugin: organizer, concurrency: \(organizeConcurrency), attempts: 1}
             \(search == nil ? "" : "  search_indexers: {plugin: search, attempts: 2, backoff: {type: fixed, delay: 100ms}}")
+            \(libraryBackend == nil ? "" : "  scan_library: {plugin: backend, attempts: 1}")
+            \(libraryBackend == nil ? "" : "  library_recently_added_check: {plugin: backend, attempts: 1}")
             """)
         let validated = try PipelineValidator(
             loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path), startsPlugins: false,
