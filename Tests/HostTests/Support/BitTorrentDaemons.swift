@@ -142,8 +142,10 @@ final class OpenTracker: @unchecked Sendable {
 /// no DHT/LSD/PeX, login `admin` with a password of the test's choosing, and
 /// no ban after failed logins.
 final class QBittorrentDaemon: @unchecked Sendable {
-    let webPort: Int
-    let peerPort: Int
+    private(set) var webPort: Int
+    private(set) var peerPort: Int
+    private var configHash = ""
+    private var banAfterFailedLogins = 0
     let directory: TemporaryDirectory
     let username = "admin"
     let password: String
@@ -173,6 +175,25 @@ final class QBittorrentDaemon: @unchecked Sendable {
                 """, password,
             ]
         ).trimmingCharacters(in: .whitespacesAndNewlines)
+        configHash = hash
+        self.banAfterFailedLogins = banAfterFailedLogins
+        // A port taken between the probe and qBittorrent's bind makes it exit
+        // at start (another server of another test got there first): new ports.
+        for attempt in 1...3 {
+            try writeConfig()
+            do {
+                try await start()
+                return
+            } catch let error as TestFailure where attempt < 3 && error.description.contains("exited at start") {
+                webPort = try RedisServer.freePort()
+                peerPort = try RedisServer.freePort()
+            }
+        }
+    }
+
+    private func writeConfig() throws {
+        let config = directory.path + "/profile/qBittorrent/config"
+        let hash = configHash
         try """
         [LegalNotice]
         Accepted=true
@@ -204,7 +225,6 @@ final class QBittorrentDaemon: @unchecked Sendable {
         WebUI\\MaxAuthenticationFailCount=\(banAfterFailedLogins)
 
         """.write(toFile: config + "/qBittorrent.conf", atomically: true, encoding: .utf8)
-        try await start()
     }
 
     deinit { process?.kill() }
