@@ -74,7 +74,7 @@ var targets: [Target] = [
     .target(
         name: "PipelineHost",
         dependencies: [
-            "PluginABI", "PipelineJSON", "TextMatching", "CHiredis", "CLibPQ", "CLibYAML",
+            "PluginABI", "PipelineJSON", "CHiredis", "CLibPQ", "CLibYAML",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,11 +107,8 @@ var targets: [Target] = [
     // Taking a finished download into the library safely (the OrganizeFiles plugin's core).
     .target(name: "LibraryImport", dependencies: ["PipelinePayloads"], swiftSettings: swiftSettings),
 
-    // Comparing book titles and names: normalising, bigram similarity (ranking and library matching).
-    .target(name: "TextMatching", swiftSettings: swiftSettings),
-
     // Ranking an indexer's releases for a book (the SearchProwlarr plugin's core).
-    .target(name: "ReleaseSearch", dependencies: ["TextMatching"], swiftSettings: swiftSettings),
+    .target(name: "ReleaseSearch", swiftSettings: swiftSettings),
 
     // HTTP for plugins over URLSession (FoundationNetworking): no SwiftNIO in a plugin.
     .target(name: "PluginHTTP", swiftSettings: swiftSettings),

@@ -64,7 +64,7 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
 
     init(configuration: PluginConfiguration, host: PluginHost) throws {
         let settings = try configuration.decode(Settings.self)
-        guard let url = URL.serverBase(settings.url)
+        guard let url = URL(string: settings.url.hasSuffix("/") ? String(settings.url.dropLast()) : settings.url), url.host != nil
         else { throw PluginError.permanent("bad plugin config: url '\(settings.url)' is not a URL such as http://127.0.0.1:9696") }
         prowlarr = ProwlarrAPI(
             base: url, apiKey: settings.apiKey ?? "", timeout: .milliseconds(Int64((settings.requestTimeoutSeconds ?? 60) * 1000)))

@@ -1,5 +1,4 @@
 import Foundation
-@_exported import TextMatching
 
 /// The book a search is for.
 public struct BookQuery: Sendable, Equatable {
