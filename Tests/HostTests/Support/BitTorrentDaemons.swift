@@ -39,15 +39,15 @@ enum BitTorrentTools {
     }
 
     /// Polls `url` until any HTTP status comes back.
-    static func waitForHTTP(_ url: String, process: ChildProcess, name: String, within limit: Duration = .seconds(20)) async throws {
+    static func waitForHTTP(_ url: String, process: ChildProcess, name: String) async throws {
         let http = HTTPClient(timeout: .seconds(1))
-        let deadline = ContinuousClock.now + limit
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if (try? await http.send(HTTPRequest(url: URL(string: url)!))) != nil { return }
             guard process.isRunning else { throw TestFailure("\(name) exited at start") }
             try await Task.sleep(for: .milliseconds(25))
         }
-        throw TestFailure("\(name) did not answer at \(url) within \(limit)")
+        throw TestFailure("\(name) did not answer at \(url) within 20 s")
     }
 
     /// Stops a daemon with SIGTERM and waits for it (off the cooperative pool).
@@ -103,7 +103,7 @@ struct TorrentFixture {
 /// opentracker (Debian builds it in whitelist mode): every torrent a test
 /// uses must be allowed first.
 final class OpenTracker: @unchecked Sendable {
-    private(set) var port: Int
+    let port: Int
     let directory: TemporaryDirectory
     private var process: ChildProcess?
 
@@ -113,22 +113,6 @@ final class OpenTracker: @unchecked Sendable {
         chmod(directory.path, 0o755)
         try directory.write("whitelist.txt", "")
         chmod(directory.path + "/whitelist.txt", 0o644)
-        // Now and then (under a full test run) a tracker never answers on its
-        // port, its cause not found yet: such a start is given up after 5 s
-        // and tried again on another port.
-        for attempt in 1...3 {
-            do {
-                try await start(within: .seconds(5))
-                return
-            } catch let error as TestFailure where attempt < 3 {
-                _ = error
-                process?.kill()
-                port = try RedisServer.freePort()
-            }
-        }
-    }
-
-    private func start(within limit: Duration) async throws {
         // As root it chroots into -d and drops to nobody: the list's path is inside the chroot.
         let list = getuid() == 0 ? "/whitelist.txt" : directory.path + "/whitelist.txt"
         var arguments = ["-i", "127.0.0.1", "-p", String(port), "-P", String(port), "-d", directory.path, "-w", list]
@@ -137,7 +121,7 @@ final class OpenTracker: @unchecked Sendable {
             try BitTorrentTools.executable("opentracker"), arguments + ["-A", "127.0.0.1"], environment: [:],
             logFile: directory.path + "/opentracker.log")
         process = child
-        try await BitTorrentTools.waitForHTTP("http://127.0.0.1:\(port)/scrape", process: child, name: "opentracker", within: limit)
+        try await BitTorrentTools.waitForHTTP("http://127.0.0.1:\(port)/scrape", process: child, name: "opentracker")
     }
 
     deinit { process?.kill() }
