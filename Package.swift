@@ -54,6 +54,7 @@ var products: [Product] = [
     .library(name: "PipelineHost", targets: ["PipelineHost"]),
     .library(name: "PluginKit", targets: ["PluginKit"]),
     .library(name: "DownloadClientKit", targets: ["DownloadClientKit"]),
+    .library(name: "LibraryBackendKit", targets: ["LibraryBackendKit"]),
 ]
 var targets: [Target] = [
     // The contract between host and plugins: C headers only.
@@ -74,7 +75,7 @@ var targets: [Target] = [
     .target(
         name: "PipelineHost",
         dependencies: [
-            "PluginABI", "PipelineJSON", "CHiredis", "CLibPQ", "CLibYAML",
+            "PluginABI", "PipelineJSON", "PipelinePayloads", "TextMatching", "CHiredis", "CLibPQ", "CLibYAML",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,7 +97,7 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
 
     // What a Swift plugin author builds on: entry-point export, JSON, outcomes.
-    .target(name: "PluginKit", dependencies: ["PluginABI", "PipelineJSON"], swiftSettings: swiftSettings),
+    .target(name: "PluginKit", dependencies: ["PluginABI", "PipelineJSON", "PipelinePayloads"], swiftSettings: swiftSettings),
 
     // JSONValue, shared by the host and PluginKit.
     .target(name: "PipelineJSON", swiftSettings: swiftSettings),
@@ -107,11 +108,18 @@ var targets: [Target] = [
     // Taking a finished download into the library safely (the OrganizeFiles plugin's core).
     .target(name: "LibraryImport", dependencies: ["PipelinePayloads"], swiftSettings: swiftSettings),
 
+    // Comparing book titles and names: normalising, bigram similarity (ranking and library matching).
+    .target(name: "TextMatching", swiftSettings: swiftSettings),
+
     // Ranking an indexer's releases for a book (the SearchProwlarr plugin's core).
-    .target(name: "ReleaseSearch", swiftSettings: swiftSettings),
+    .target(name: "ReleaseSearch", dependencies: ["TextMatching"], swiftSettings: swiftSettings),
 
     // HTTP for plugins over URLSession (FoundationNetworking): no SwiftNIO in a plugin.
     .target(name: "PluginHTTP", swiftSettings: swiftSettings),
+
+    // What a library-backend plugin author builds on: the backend interface
+    // and the library jobs written once over it.
+    .target(name: "LibraryBackendKit", dependencies: ["PluginKit", "PluginHTTP"], swiftSettings: swiftSettings),
 
     // What a download-client plugin author builds on: the client interface and
     // the download and monitor jobs written once over it.
@@ -123,7 +131,7 @@ var targets: [Target] = [
     .testTarget(
         name: "HostTests",
         dependencies: [
-            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch",
+            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch", "PipelinePayloads",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
         ],
@@ -140,7 +148,8 @@ let shippedPluginDependencies: [String: [Target.Dependency]] = [
     "DownloadQBittorrent": ["DownloadClientKit", "PluginHTTP"],
     "DownloadTransmission": ["DownloadClientKit", "PluginHTTP"],
     "OrganizeFiles": ["LibraryImport", "PipelinePayloads"],
-    "LibraryPlex": ["PluginHTTP"],
+    "LibraryPlex": ["LibraryBackendKit", "PluginHTTP"],
+    "LibraryABS": ["LibraryBackendKit", "PluginHTTP"],
     "SearchProwlarr": ["ReleaseSearch", "PluginHTTP", "PipelinePayloads"],
 ]
 

@@ -1,3 +1,4 @@
+import LibraryBackendKit
 import PluginABI
 import PluginKit
 
@@ -5,5 +6,5 @@ import PluginKit
 @c public func pipeline_plugin_entry_v1(_ hostMajor: UInt32, _ hostMinor: UInt32)
     -> UnsafePointer<pp_plugin_descriptor>?
 {
-    PluginExport.descriptor(for: PlexLibraryPlugin.self, hostMajor: hostMajor, hostMinor: hostMinor)
+    PluginExport.descriptor(for: LibraryBackendPlugin<PlexServer>.self, hostMajor: hostMajor, hostMinor: hostMinor)
 }

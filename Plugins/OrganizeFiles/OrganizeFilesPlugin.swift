@@ -10,8 +10,13 @@ import PluginKit
 ///
 /// No audio files (or the download not there yet): the request rests at
 /// `awaiting_import` for `retry_failed_imports`, and at `warn` after
-/// `max_import_attempts`. `retry_failed_imports` itself arrives with issue #6's
-/// request selection for schedules.
+/// `max_import_attempts`. `retry_failed_imports` (scheduled) imports again
+/// the finished downloads of requests at `awaiting_import`, those tried
+/// longest ago first, at most `retry_batch` (default 50) a run.
+///
+/// With `scan_after_import`, a successful import asks the library backend
+/// to scan (a `scan_library` job with `refresh`), so the book shows up
+/// without waiting for the schedule.
 struct OrganizeFilesPlugin: PipelinePlugin {
     static let info = PluginInfo(
         id: "org.pipeline.organize.files",
@@ -25,9 +30,13 @@ struct OrganizeFilesPlugin: PipelinePlugin {
         var pathTemplate: String?
         var mode: LibraryWriter.Mode?
         var maxImportAttempts: Int?
+        var retryBatch: Int?
+        var scanAfterImport: Bool?
 
         enum CodingKeys: String, CodingKey {
             case mode
+            case retryBatch = "retry_batch"
+            case scanAfterImport = "scan_after_import"
             case libraryRoot = "library_root"
             case pathTemplate = "path_template"
             case maxImportAttempts = "max_import_attempts"
@@ -38,6 +47,8 @@ struct OrganizeFilesPlugin: PipelinePlugin {
     let template: PathTemplate
     let mode: LibraryWriter.Mode
     let maxImportAttempts: Int
+    let retryBatch: Int
+    let scanAfterImport: Bool
 
     init(configuration: PluginConfiguration, host: PluginHost) throws {
         let settings = try configuration.decode(Settings.self)
@@ -50,6 +61,11 @@ struct OrganizeFilesPlugin: PipelinePlugin {
         mode = settings.mode ?? .hardlink
         maxImportAttempts = settings.maxImportAttempts ?? 5
         guard maxImportAttempts >= 1 else { throw PluginError.permanent("bad plugin config: max_import_attempts must be at least 1") }
+        retryBatch = settings.retryBatch ?? 50
+        guard (1...RequestQuery.maximumLimit).contains(retryBatch) else {
+            throw PluginError.permanent("bad plugin config: retry_batch must be from 1 to \(RequestQuery.maximumLimit)")
+        }
+        scanAfterImport = settings.scanAfterImport ?? false
     }
 
     /// `validate --probe`: the library root is there.
@@ -63,7 +79,33 @@ struct OrganizeFilesPlugin: PipelinePlugin {
     }
 
     func execute(_ job: Job, context: JobContext) async throws -> JobOutcome {
-        guard job.type == "organize_files" else { return .notImplemented(job, in: Self.info, issue: 6) }
+        switch job.type {
+        case "organize_files": return try organize(job, context: context)
+        case "retry_failed_imports": return try retryFailedImports(context: context)
+        default: return .fail("the organizer does not handle job type '\(job.type)'")
+        }
+    }
+
+    /// `retry_failed_imports`: a new `organize_files` for each request at
+    /// `awaiting_import` whose finished download is on record.
+    func retryFailedImports(context: JobContext) throws -> JobOutcome {
+        let waiting = try context.findRequests(RequestQuery(status: ["awaiting_import"], order: .lastImportAt, limit: retryBatch))
+        var retried = 0
+        for request in waiting {
+            try context.checkCancellation()
+            guard let payload = request.importPayload else {
+                context.log(.warn, "request \(request.id) has no finished download on record; nothing to import again")
+                continue
+            }
+            // One import per request and attempt, however often the schedule fires.
+            try context.enqueue("organize_files", payload: payload, jobID: "retry-import-\(request.id)-\(request.importAttempts)")
+            retried += 1
+        }
+        context.log(.info, "importing again for \(retried) of \(waiting.count) waiting request(s)")
+        return .done(["retried": .int(Int64(retried)), "waiting": .int(Int64(waiting.count))])
+    }
+
+    func organize(_ job: Job, context: JobContext) throws -> JobOutcome {
         let payload = try job.payload(as: OrganizeFilesPayload.self)
         if let requestID = payload.requestID {
             do {
@@ -87,6 +129,14 @@ struct OrganizeFilesPlugin: PipelinePlugin {
                     .joined(separator: ", ") + ")")
             if let requestID = payload.requestID {
                 try? context.requestTransition(requestID: requestID, to: "downloaded", details: ["reason": "imported"])
+            }
+            if scanAfterImport {
+                do {
+                    let folder = URL(fileURLWithPath: writer.root).appendingPathComponent(outcome.folder).path
+                    try context.enqueue("scan_library", payload: JSONValue.object(["refresh": true, "path": .string(folder)]))
+                } catch {
+                    context.log(.warn, "imported, but no library scan could be asked for: \(error)")
+                }
             }
             return .done([
                 "folder": .string(outcome.folder),

@@ -11,8 +11,12 @@ import ReleaseSearch
 /// Nothing acceptable: the request rests at `awaiting_search` with the
 /// reason, for `retry_missing_torrents`. A book not yet released (its
 /// `release_date` after today): `awaiting_release`, unless the search was
-/// asked for by hand (`manual: true`). `retry_missing_torrents` arrives with
-/// issue #6's request selection for schedules.
+/// asked for by hand (`manual: true`).
+///
+/// `retry_missing_torrents` (scheduled) searches again for the requests
+/// resting at `awaiting_search` and for the released ones at
+/// `awaiting_release`, those searched longest ago first, at most
+/// `retry_batch` (default 50) a run.
 struct ProwlarrSearchPlugin: PipelinePlugin {
     static let info = PluginInfo(
         id: "org.pipeline.search.prowlarr",
@@ -30,9 +34,11 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         var indexerBonus: [String: Double]?
         var maxAlternates: Int?
         var requestTimeoutSeconds: Double?
+        var retryBatch: Int?
 
         enum CodingKeys: String, CodingKey {
             case url, categories
+            case retryBatch = "retry_batch"
             case apiKey = "api_key"
             case indexerIDs = "indexer_ids"
             case minSeeders = "min_seeders"
@@ -61,10 +67,11 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
     let minSeeders: Int
     let indexerBonus: [Int: Double]
     let maxAlternates: Int
+    let retryBatch: Int
 
     init(configuration: PluginConfiguration, host: PluginHost) throws {
         let settings = try configuration.decode(Settings.self)
-        guard let url = URL(string: settings.url.hasSuffix("/") ? String(settings.url.dropLast()) : settings.url), url.host != nil
+        guard let url = URL.serverBase(settings.url)
         else { throw PluginError.permanent("bad plugin config: url '\(settings.url)' is not a URL such as http://127.0.0.1:9696") }
         prowlarr = ProwlarrAPI(
             base: url, apiKey: settings.apiKey ?? "", timeout: .milliseconds(Int64((settings.requestTimeoutSeconds ?? 60) * 1000)))
@@ -73,6 +80,10 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         minSeeders = settings.minSeeders ?? 1
         indexerBonus = Dictionary(uniqueKeysWithValues: (settings.indexerBonus ?? [:]).compactMap { key, value in Int(key).map { ($0, value) } })
         maxAlternates = settings.maxAlternates ?? 9
+        retryBatch = settings.retryBatch ?? 50
+        guard (1...RequestQuery.maximumLimit).contains(retryBatch) else {
+            throw PluginError.permanent("bad plugin config: retry_batch must be from 1 to \(RequestQuery.maximumLimit)")
+        }
     }
 
     func check(context: JobContext) async throws {
@@ -81,7 +92,40 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
     }
 
     func execute(_ job: Job, context: JobContext) async throws -> JobOutcome {
-        guard job.type == "search_indexers" else { return .notImplemented(job, in: Self.info, issue: 6) }
+        switch job.type {
+        case "search_indexers": return try await search(job, context: context)
+        case "retry_missing_torrents": return try retryMissing(context: context)
+        default: return .fail("the Prowlarr plugin does not handle job type '\(job.type)'")
+        }
+    }
+
+    /// `retry_missing_torrents`: a new search for each waiting request that
+    /// is released; an unreleased one waits at `awaiting_release`.
+    func retryMissing(context: JobContext) throws -> JobOutcome {
+        let waiting = try context.findRequests(
+            RequestQuery(status: ["awaiting_search", "awaiting_release"], order: .lastSearchAt, limit: retryBatch))
+        var searched = 0
+        var held = 0
+        for request in waiting {
+            try context.checkCancellation()
+            if let date = request.releaseDate, Self.isAfterToday(date) {
+                if request.status == "awaiting_search" {
+                    try? context.requestTransition(
+                        requestID: request.id, to: "awaiting_release", details: ["reason": .string("released on \(date); searching then")])
+                }
+                held += 1
+                continue
+            }
+            // One search per request and attempt, however often the schedule fires.
+            try context.enqueue(
+                "search_indexers", payload: request.searchPayload(), jobID: "retry-search-\(request.id)-\(request.searchAttempts)")
+            searched += 1
+        }
+        context.log(.info, "searching again for \(searched) request(s); \(held) not yet released")
+        return .done(["searched": .int(Int64(searched)), "unreleased": .int(Int64(held))])
+    }
+
+    func search(_ job: Job, context: JobContext) async throws -> JobOutcome {
         let payload = try job.payload(as: Payload.self)
         guard let title = payload.book[BookFields.title]?.stringValue, !title.isEmpty else {
             return .fail("malformed payload for job type 'search_indexers': book.title is missing")

@@ -35,7 +35,8 @@ PP_PIN(pp_host_api, request_transition, 80);
 PP_PIN(pp_host_api, enqueue, 88);
 _Static_assert(offsetof(pp_host_api, report_library) == PP_HOST_API_SIZE_MIN, "1.1 fields start after the 1.0 ones");
 PP_PIN(pp_host_api, report_library, 96);
-_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_1_1, "pp_host_api size changed");
+PP_PIN(pp_host_api, find_requests, PP_HOST_API_SIZE_1_1);
+_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_1_2, "pp_host_api size changed");
 
 PP_PIN(pp_plugin_descriptor, struct_size, 0);
 PP_PIN(pp_plugin_descriptor, abi_major, 4);

@@ -222,6 +222,15 @@ public enum FormEncoding {
 }
 
 extension URL {
+    /// A server's base URL from a plugin setting (`http://127.0.0.1:9696/`):
+    /// without a trailing slash, so paths append cleanly; nil unless it has a
+    /// scheme and a host.
+    public static func serverBase(_ setting: String) -> URL? {
+        let text = setting.hasSuffix("/") ? String(setting.dropLast()) : setting
+        guard let url = URL(string: text), url.scheme != nil, url.host != nil else { return nil }
+        return url
+    }
+
     /// The URL for logs and records: the values of query parameters that
     /// commonly hold secrets (`apikey`, `api_key`, `passkey`, `token`, …) and
     /// any user:password are replaced by `***`.

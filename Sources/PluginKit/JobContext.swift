@@ -1,3 +1,5 @@
+import Foundation
+import PipelinePayloads
 import PluginABI
 
 /// The level of a log line sent to the host.
@@ -147,6 +149,32 @@ public struct JobContext: @unchecked Sendable {
         }
         let json = try JSONCoding.encode(items)
         try Self.check(api.pointee.report_library(call, backend, json, complete ? 1 : 0), "report the \(backend) library")
+    }
+
+    /// The requests `query` selects, with their books and latest downloads:
+    /// for jobs that work through many requests, such as scheduled retries.
+    /// Needs a host of ABI 1.2 or later that keeps a request ledger.
+    ///
+    /// - Throws: ``PluginError``: permanent when the host is older, has no
+    ///   ledger or refuses the query; transient when its database cannot be
+    ///   read (the job is tried again).
+    public func findRequests(_ query: RequestQuery) throws -> [RequestSnapshot] {
+        guard Int(api.pointee.struct_size) >= Int(PP_HOST_API_SIZE_1_2) else {
+            throw PluginError.permanent("this host (ABI 1.\(api.pointee.abi_minor)) cannot find requests: it needs 1.2")
+        }
+        let queryJSON = try String(decoding: JSONEncoder().encode(query), as: UTF8.self)
+        var out: UnsafePointer<CChar>? = nil
+        let status = api.pointee.find_requests(call, queryJSON, &out)
+        if status == PP_ERR_FAILED {
+            throw PluginError.transient("the host cannot read its request ledger now; the job will be tried again")
+        }
+        try Self.check(status, "find requests")
+        guard let out else { throw PluginError.permanent("the host found requests but handed back nothing") }
+        do {
+            return try JSONDecoder().decode([RequestSnapshot].self, from: Data(String(cString: out).utf8))
+        } catch {
+            throw PluginError.permanent("the host's request list is not what this plugin expects: \(error)")
+        }
     }
 
     private static func check(_ status: pp_status, _ what: String) throws {

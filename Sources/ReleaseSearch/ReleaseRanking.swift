@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TextMatching
 
 /// The book a search is for.
 public struct BookQuery: Sendable, Equatable {

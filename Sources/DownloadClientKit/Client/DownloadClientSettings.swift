@@ -1,4 +1,5 @@
 import Foundation
+import PluginHTTP
 import PluginKit
 
 /// The settings every download-client plugin reads from its `config` in
@@ -46,7 +47,7 @@ public struct DownloadClientSettings: Sendable, Decodable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let text = try container.decode(String.self, forKey: .url)
-        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme != nil, url.host != nil
+        guard let url = URL.serverBase(text)
         else {
             throw DecodingError.dataCorruptedError(
                 forKey: .url, in: container, debugDescription: "'\(text)' is not an http(s) URL such as http://127.0.0.1:8080")

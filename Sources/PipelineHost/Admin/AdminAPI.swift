@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import PipelineJSON
+import PipelinePayloads
 import Logging
 import NIOCore
 
@@ -158,17 +160,16 @@ public struct AdminAPI: Sendable {
 
     func createRequest(_ request: Request) async throws -> Response {
         let ledger = try requireLedger()
-        struct NewRequest: Decodable {
-            var title: String
-            var author: String
-            var asin: String?
-        }
         let new = try await Self.decode(NewRequest.self, from: request)
         guard !new.title.trimmingCharacters(in: .whitespaces).isEmpty else { throw AdminError(.badRequest, "title must not be empty") }
-        let record = try await ledger.create(title: new.title, author: new.author, asin: new.asin)
-        if runtime.queues["search_indexers"] != nil {
-            let payload = try String(decoding: JSONEncoder().encode(["requestId": record.id]), as: UTF8.self)
-            try await enqueue("search_indexers", payload)
+        let record: RequestRecord
+        do {
+            record = try await ledger.create(new)
+        } catch .invalidQuery(let why) {
+            throw AdminError(.badRequest, why)
+        }
+        if let snapshot = try await ledger.snapshot(record.id) {
+            try await enqueue("search_indexers", Self.text(snapshot.searchPayload()))
         }
         return try Self.json(RequestReply(success: true, request: record), status: .created)
     }
@@ -192,20 +193,31 @@ public struct AdminAPI: Sendable {
 
     func retry(_ id: String) async throws -> Response {
         let ledger = try requireLedger()
-        guard let current = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
-        let payload = try String(decoding: JSONEncoder().encode(["requestId": id]), as: UTF8.self)
-        switch current.status {
+        guard let current = try await ledger.snapshot(id), let status = RequestStatus(rawValue: current.status) else {
+            throw AdminError(.notFound, "no request \(id)")
+        }
+        switch status {
         case .warn, .awaitingImport:
-            try await ledger.transition(id, to: .processing, reason: "retried by an operator")
-            try await enqueue("organize_files", payload)
+            guard let payload = current.importPayload else {
+                throw AdminError(
+                    .conflict, "request \(id) has no finished download to import again; cancel it and request the book anew")
+            }
+            try await ledger.transition(id, to: .processing, reason: "import retried by an operator")
+            try await enqueue("organize_files", String(decoding: try JSONEncoder().encode(payload), as: UTF8.self))
         case .failed, .awaitingSearch, .awaitingRelease:
-            try await ledger.transition(id, to: .pending, reason: "retried by an operator")
-            try await enqueue("search_indexers", payload)
+            try await ledger.transition(id, to: .pending, reason: "search retried by an operator")
+            // An operator's retry searches now, released or not.
+            try await enqueue("search_indexers", Self.text(current.searchPayload(manual: true)))
         default:
-            throw AdminError(.conflict, "request \(id) is \(current.status.rawValue); only failed, warn and awaiting requests can be retried")
+            throw AdminError(.conflict, "request \(id) is \(status.rawValue); only failed, warn and awaiting requests can be retried")
         }
         guard let record = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
         return try Self.json(RequestReply(success: true, request: record))
+    }
+
+    /// The JSON text of `value`.
+    static func text(_ value: JSONValue) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
     }
 
     // MARK: - Helpers

@@ -1,4 +1,5 @@
 import Foundation
+import TextMatching
 
 /// A book as a library backend lists it (Plex, Audiobookshelf).
 public struct LibraryBook: Sendable, Hashable, Decodable {
@@ -165,40 +166,9 @@ public enum LibraryMatcher {
         return words.joined(separator: " ")
     }
 
-    static func authors(_ field: String) -> [String] {
-        field.replacingOccurrences(of: " and ", with: ",").replacingOccurrences(of: "&", with: ",")
-            .replacingOccurrences(of: ";", with: ",").split(separator: ",")
-            .map { words(String($0)).joined(separator: " ") }.filter { $0.count > 2 }
-    }
+    static func authors(_ field: String) -> [String] { TextMatching.authors(field) }
 
-    static func words(_ text: String) -> [String] {
-        let folded = text.folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
-        var cleaned = ""
-        for scalar in folded.unicodeScalars {
-            if scalar == "'" || scalar == "’" { continue }
-            cleaned.unicodeScalars.append(CharacterSet.alphanumerics.contains(scalar) ? scalar : " ")
-        }
-        return cleaned.split(separator: " ").map(String.init)
-    }
+    static func words(_ text: String) -> [String] { TextMatching.words(text) }
 
-    /// Dice's coefficient on character bigrams, 0 to 1.
-    static func dice(_ first: String, _ second: String) -> Double {
-        func bigrams(_ text: String) -> [String] {
-            let characters = Array(text.replacingOccurrences(of: " ", with: ""))
-            guard characters.count > 1 else { return characters.map { String($0) } }
-            return (0..<(characters.count - 1)).map { String(characters[$0...$0 + 1]) }
-        }
-        let a = bigrams(first)
-        var pool = bigrams(second)
-        guard !a.isEmpty, !pool.isEmpty else { return a.isEmpty && pool.isEmpty ? 1 : 0 }
-        let total = a.count + pool.count
-        var shared = 0
-        for bigram in a {
-            if let index = pool.firstIndex(of: bigram) {
-                shared += 1
-                pool.remove(at: index)
-            }
-        }
-        return 2 * Double(shared) / Double(total)
-    }
+    static func dice(_ first: String, _ second: String) -> Double { TextMatching.similarity(first, second) }
 }

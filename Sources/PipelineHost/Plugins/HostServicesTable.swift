@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PipelinePayloads
 import PluginABI
 
 /// The host's side of a plugin: what `host_ctx` points to.
@@ -33,7 +34,8 @@ enum HostServicesTable {
                 host_ctx: Unmanaged.passRetained(context).toOpaque(),
                 log: log, progress: progress, is_cancelled: isCancelled, set_result: setResult,
                 set_error: setError, set_delay: setDelay, set_payload: setPayload,
-                request_transition: requestTransition, enqueue: enqueue, report_library: reportLibrary))
+                request_transition: requestTransition, enqueue: enqueue, report_library: reportLibrary,
+                find_requests: findRequests))
         return table
     }
 
@@ -226,6 +228,38 @@ enum HostServicesTable {
             }
             call.update { $0.effects.append(.libraryReport(backend: name, items: books, complete: complete != 0)) }
             return PP_OK
+        }
+
+    private static let findRequests:
+        @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> pp_status = {
+            handle, queryJSON, out in
+            guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute,
+                let find = call.effectPolicy.findRequests
+            else { return PP_ERR_UNSUPPORTED }
+            guard let queryJSON, let out, let text = String(validatingCString: queryJSON) else { return PP_ERR_INVALID_ARGUMENT }
+            out.pointee = nil
+            func warn(_ message: String) {
+                call.update { $0.events.append(PluginLogEvent(level: .warn, message: message, metadataJSON: nil, time: Date())) }
+            }
+            let query: RequestQuery
+            do {
+                query = try JSONDecoder().decode(RequestQuery.self, from: Data(text.utf8))
+            } catch {
+                warn("find_requests: the query is not an object with \"status\", \"order\" and \"limit\": \(error)")
+                return PP_ERR_INVALID_ARGUMENT
+            }
+            switch find(query) {
+            case .success(let snapshots):
+                guard let data = try? JSONEncoder().encode(snapshots) else { return PP_ERR_FAILED }
+                out.pointee = call.lend(String(decoding: data, as: UTF8.self))
+                return PP_OK
+            case .failure(.invalidQuery(let why)):
+                warn("find_requests: \(why)")
+                return PP_ERR_INVALID_ARGUMENT
+            case .failure(let error):
+                warn("find_requests: the request ledger cannot be read: \(error)")
+                return PP_ERR_FAILED
+            }
         }
 
     /// A JSON argument that passed its checks; `text` is `nil` for a NULL

@@ -1,4 +1,5 @@
 import Foundation
+import PipelinePayloads
 import Synchronization
 
 /// One call into a plugin (an init, an execute or a check) and everything the
@@ -22,6 +23,12 @@ public final class PluginCall: Sendable {
     let effectPolicy: PluginEffectPolicy
     private let cancelled = Atomic<Bool>(false)
     private let state = Mutex(Report())
+    /// C strings handed to the plugin that live as long as the call.
+    private let lent = Mutex(LentStrings())
+
+    private struct LentStrings: @unchecked Sendable {
+        var pointers: [UnsafeMutablePointer<CChar>] = []
+    }
 
     /// What the plugin said during the call.
     public struct Report: Sendable {
@@ -57,6 +64,18 @@ public final class PluginCall: Sendable {
 
     func update(_ body: (inout Report) -> Void) {
         state.withLock { body(&$0) }
+    }
+
+    /// A copy of `text` as a C string that stays valid until the call object
+    /// is gone (after the plugin's function has returned).
+    func lend(_ text: String) -> UnsafePointer<CChar> {
+        let pointer = strdup(text)!
+        lent.withLock { $0.pointers.append(pointer) }
+        return UnsafePointer(pointer)
+    }
+
+    deinit {
+        lent.withLock { $0.pointers.forEach { free($0) } }
     }
 }
 
@@ -152,14 +171,19 @@ public struct PluginEffectPolicy: Sendable {
     /// for before, then the new one) from the status it has now. Nil means
     /// legal; a reason means refused. Without it only the status name is checked.
     public var checkTransition: (@Sendable (_ requestID: String, _ path: [RequestStatus]) -> String?)?
+    /// Serves `find_requests` on the plugin's thread (it may block): the
+    /// selection as a JSON array, or why it cannot be had. Nil: not offered.
+    public var findRequests: (@Sendable (RequestQuery) -> Result<[RequestSnapshot], RequestLedgerError>)?
 
     public init(
         enqueue: Enqueue, offersRequestTransitions: Bool,
-        checkTransition: (@Sendable (String, [RequestStatus]) -> String?)? = nil
+        checkTransition: (@Sendable (String, [RequestStatus]) -> String?)? = nil,
+        findRequests: (@Sendable (RequestQuery) -> Result<[RequestSnapshot], RequestLedgerError>)? = nil
     ) {
         self.enqueue = enqueue
         self.offersRequestTransitions = offersRequestTransitions
         self.checkTransition = checkTransition
+        self.findRequests = findRequests
     }
 
     /// No effects at all: for init and check calls.

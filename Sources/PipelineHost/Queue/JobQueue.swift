@@ -165,6 +165,14 @@ public final class JobQueue: Sendable {
         return JobSnapshot(id: id, queue: name, state: state, fields: fields, logs: replies[7].elements.compactMap(\.text))
     }
 
+    /// The ids of the jobs waiting to be taken (plain and prioritized), at most `limit`.
+    public func waitingJobIDs(limit: Int = 1000) async throws(RedisError) -> [String] {
+        let replies = try await client.pipeline([
+            ["LRANGE", key("wait"), "0", String(limit - 1)], ["ZRANGE", key("prioritized"), "0", String(limit - 1)],
+        ])
+        return Array((replies[0].elements + replies[1].elements).compactMap(\.text).prefix(limit))
+    }
+
     /// How many jobs are in each state.
     public func counts() async throws(RedisError) -> [JobSnapshot.State: Int] {
         let replies = try await client.pipeline([

@@ -13,17 +13,75 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public var updatedAt: String
 }
 
+/// A request to add to the ledger: the book it asks for.
+public struct NewRequest: Sendable, Hashable, Decodable {
+    public var id: String
+    public var title: String
+    public var author: String
+    public var asin: String?
+    public var isbn: String?
+    public var narrator: String?
+    public var series: String?
+    public var seriesPart: String?
+    /// YYYY-MM-DD; a date after today makes the search wait (`awaiting_release`).
+    public var releaseDate: String?
+
+    public init(
+        id: String = UUID().uuidString.lowercased(), title: String, author: String, asin: String? = nil,
+        isbn: String? = nil, narrator: String? = nil, series: String? = nil, seriesPart: String? = nil,
+        releaseDate: String? = nil
+    ) {
+        self.id = id
+        self.title = title
+        self.author = author
+        self.asin = asin
+        self.isbn = isbn
+        self.narrator = narrator
+        self.series = series
+        self.seriesPart = seriesPart
+        self.releaseDate = releaseDate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, title, author, asin, isbn, narrator, series
+        case seriesPart = "series_part"
+        case releaseDate = "release_date"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func optional(_ key: CodingKeys) throws -> String? {
+            try container.decodeIfPresent(String.self, forKey: key).flatMap {
+                let trimmed = $0.trimmingCharacters(in: .whitespaces)
+                return trimmed.isEmpty ? nil : trimmed
+            }
+        }
+        id = try optional(.id) ?? UUID().uuidString.lowercased()
+        title = try container.decode(String.self, forKey: .title)
+        author = try container.decode(String.self, forKey: .author)
+        asin = try optional(.asin)
+        isbn = try optional(.isbn)
+        narrator = try optional(.narrator)
+        series = try optional(.series)
+        seriesPart = try optional(.seriesPart)
+        releaseDate = try optional(.releaseDate)
+    }
+}
+
 /// A request the ledger refused to move, or could not find.
 public enum RequestLedgerError: Error, Sendable, CustomStringConvertible, Equatable {
     case notFound(String)
     case refused(id: String, from: RequestStatus, to: RequestStatus, reason: String)
     case database(String)
+    /// A request selection (``RequestQuery``) that cannot be run, and why.
+    case invalidQuery(String)
 
     public var description: String {
         switch self {
         case .notFound(let id): return "no request \(id)"
         case .refused(let id, _, _, let reason): return "request \(id): \(reason)"
         case .database(let message): return message
+        case .invalidQuery(let why): return "bad request query: \(why)"
         }
     }
 }
@@ -45,13 +103,29 @@ public final class RequestLedger: Sendable {
         id: String = UUID().uuidString.lowercased(), title: String, author: String, asin: String? = nil,
         status: RequestStatus = .pending
     ) async throws(RequestLedgerError) -> RequestRecord {
+        try await create(NewRequest(id: id, title: title, author: author, asin: asin), status: status)
+    }
+
+    /// Adds `new` in `status` (default `pending`) and returns it.
+    ///
+    /// - Throws: ``RequestLedgerError/invalidQuery(_:)`` for a release date
+    ///   that is not YYYY-MM-DD; `database` when PostgreSQL refuses.
+    public func create(_ new: NewRequest, status: RequestStatus = .pending) async throws(RequestLedgerError) -> RequestRecord {
+        if let date = new.releaseDate, date.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) == nil {
+            throw .invalidQuery("release_date '\(date)' is not a date such as 2026-03-17")
+        }
         let rows: PostgresRows
         do {
             rows = try await client.query(
                 """
-                INSERT INTO requests (id, title, author, asin, status) VALUES ($1, $2, $3, $4, $5)
+                INSERT INTO requests (id, title, author, asin, isbn, narrator, series, series_part, release_date, status)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::date, $10)
                 RETURNING \(Self.columns)
-                """, [id, title, author, asin, status.rawValue])
+                """,
+                [
+                    new.id, new.title, new.author, new.asin, new.isbn, new.narrator, new.series, new.seriesPart, new.releaseDate,
+                    status.rawValue,
+                ])
         } catch {
             throw .database(error.description)
         }
@@ -117,7 +191,9 @@ public final class RequestLedger: Sendable {
             try transaction.execute(
                 """
                 UPDATE requests SET status = $2, status_reason = $3, updated_at = now(),
-                    search_attempts = CASE WHEN $4 THEN 0 ELSE search_attempts END,
+                    search_attempts = CASE WHEN $4 THEN 0 WHEN $2 = 'searching' THEN search_attempts + 1
+                        ELSE search_attempts END,
+                    last_search_at = CASE WHEN $2 = 'searching' THEN now() ELSE last_search_at END,
                     import_attempts = CASE WHEN $4 THEN 0 ELSE import_attempts END,
                     progress = CASE WHEN $2 IN ('downloaded', 'available') THEN 100 ELSE progress END
                 WHERE id = $1

@@ -1,4 +1,5 @@
 import Foundation
+import PipelinePayloads
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -104,7 +105,8 @@ public final class PipelineRuntime: Service, Sendable {
         let followUps = FollowUpDispatcher(targets: targets, ledger: requestLedger, history: recorder, logger: logger)
         let effects = PluginEffectPolicy(
             enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true,
-            checkTransition: requestLedger.map { PipelineRuntime.transitionCheck($0) })
+            checkTransition: requestLedger.map { PipelineRuntime.transitionCheck($0) },
+            findRequests: requestLedger.map { PipelineRuntime.requestFinder($0) })
         // A job type with concurrency 0 is paused on this host: its jobs can
         // be added (and wait), but this host takes none.
         workers = configuration.jobs.compactMap { job in
@@ -115,6 +117,17 @@ public final class PipelineRuntime: Service, Sendable {
                 history: recorder, metrics: runtimeMetrics, logger: logger)
         }
         self.instances = Array(instances.values)
+    }
+
+    /// `find_requests` for plugins, on the plugin's thread.
+    static func requestFinder(_ ledger: RequestLedger) -> @Sendable (RequestQuery) -> Result<[RequestSnapshot], RequestLedgerError> {
+        { query in
+            do throws(RequestLedgerError) {
+                return .success(try ledger.findSync(query))
+            } catch {
+                return .failure(error)
+            }
+        }
     }
 
     /// The at-once check of a plugin's transition request, on the plugin's

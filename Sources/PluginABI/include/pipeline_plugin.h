@@ -73,7 +73,7 @@ extern "C" {
  * ------------------------------------------------------------------------- */
 
 #define PP_ABI_VERSION_MAJOR 1
-#define PP_ABI_VERSION_MINOR 1
+#define PP_ABI_VERSION_MINOR 2
 
 /** The one symbol a plugin exports. The "_v1" is PP_ABI_VERSION_MAJOR. */
 #define PP_ENTRY_SYMBOL "pipeline_plugin_entry_v1"
@@ -240,11 +240,26 @@ typedef struct pp_host_api {
      *  the items and moves each open request they match to `available`. */
     pp_status (*report_library)(pp_call *call, const char *backend, const char *items_json,
                                 uint32_t complete);
+
+    /* --- Since 1.2. --- */
+
+    /** [call] Finds requests, for jobs that work through many (scheduled
+     *  retries). `query_json` is an object: "status" (an array of request
+     *  statuses, required), "order" ("created_at", "last_search_at" or
+     *  "last_import_at", oldest and never-stamped first; default
+     *  "created_at"), "limit" (1 to 500, default 50). On PP_OK `*out_json`
+     *  points to a JSON array of request objects (docs/plugin-abi.md,
+     *  "Finding requests"), owned by the host and valid until this call
+     *  returns. PP_ERR_UNSUPPORTED without a request ledger (PostgreSQL off);
+     *  PP_ERR_FAILED when the database cannot be read (retry the job). */
+    pp_status (*find_requests)(pp_call *call, const char *query_json, const char **out_json);
 } pp_host_api;
 
 #define PP_HOST_API_SIZE_MIN 96
 /** sizeof(pp_host_api) of a 1.1 host: report_library is there. */
 #define PP_HOST_API_SIZE_1_1 104
+/** sizeof(pp_host_api) of a 1.2 host: find_requests is there. */
+#define PP_HOST_API_SIZE_1_2 112
 
 /* ---------------------------------------------------------------------------
  * The plugin descriptor: what the entry function returns

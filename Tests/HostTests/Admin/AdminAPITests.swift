@@ -26,7 +26,7 @@ extension InProcessQueueTests {
         }
 
         static func start(jobs: String = "work: {plugin: probe, schedule: {every: 1h}}") async throws -> (Server, RedisServer) {
-            let (redis, pipeline, postgres) = try HistoryTests.setUp(try PostgresServer.start(), jobs: jobs)
+            let (redis, pipeline, postgres) = try HistoryTests.setUp(try await PostgresServer.start(), jobs: jobs)
             let runtime = try await pipeline.runtime()
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             let app = AdminAPI(runtime: runtime, token: token).application(

@@ -5,7 +5,7 @@ import Testing
 /// The history schema on a real PostgreSQL, a schema per test.
 @Suite struct HistorySchemaTests {
     @Test func migrationsRunTwiceAreANoOp() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         #expect(try await Migrations.run(on: client) == [1, 2])
         #expect(try await Migrations.run(on: client) == [])
         let versions = try await client.query("SELECT version, name FROM schema_migrations")
@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func concurrentMigrationsApplyOnce() async throws {
-        let server = try PostgresServer.start()
+        let server = try await PostgresServer.start()
         let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
         async let first = Migrations.run(on: try server.client(schema: schema))
         async let second = Migrations.run(on: try server.client(schema: schema))
@@ -30,7 +30,7 @@ import Testing
     static let hostile = #"Robert'); DROP TABLE requests;-- <script>alert("x")</script> \ % _ $1 ☃"#
 
     @Test func everyTableStoresAndReturnsTextVerbatim() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         try await Migrations.run(on: client)
         let text = Self.hostile
         try await client.query(
@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func constraintsRefuseBadRowsWithTheirSQLState() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         try await Migrations.run(on: client)
         let error = await #expect(throws: PostgresError.self) {
             try await client.query("INSERT INTO jobs (job_type, job_id, status) VALUES ('w', '1', 'exploded')")

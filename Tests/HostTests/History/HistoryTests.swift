@@ -21,7 +21,7 @@ extension InProcessQueueTests {
 
         @Test func aJobThatFailsTwiceThenSucceedsHasOneRowWithThreeAttemptsAndEventsForEach() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(
-                try PostgresServer.start(), jobs: "work: {plugin: probe, backoff: {type: fixed, delay: 50ms}}")
+                try await PostgresServer.start(), jobs: "work: {plugin: probe, backoff: {type: fixed, delay: 50ms}}")
             _ = redis
             let runtime = try await pipeline.runtime()
             let running = Task { try await runtime.run() }
@@ -45,7 +45,7 @@ extension InProcessQueueTests {
 
         @Test func historyStillBufferedAtStopIsWrittenBeforeTheHostExits() async throws {
             let (redis, pipeline, postgres) = try Self.setUp(
-                try PostgresServer.start(), jobs: "work: {plugin: probe, concurrency: 8, retention: {completed: all}}")
+                try await PostgresServer.start(), jobs: "work: {plugin: probe, concurrency: 8, retention: {completed: all}}")
             let runtime = try await pipeline.runtime()
             let queue = pipeline.queue(client: try testClient(redis))
             _ = try await queue.addBulk((0..<2000).map { _ in (nil, #"{"mode":"probe"}"#, JobOptions()) })
@@ -59,7 +59,7 @@ extension InProcessQueueTests {
         }
 
         @Test func aRecordPostgreSQLRefusesDoesNotHoldBackTheRest() async throws {
-            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
+            let (redis, pipeline, postgres) = try Self.setUp(try await PostgresServer.start(), jobs: "echo: {plugin: probe}")
             let runtime = try await pipeline.runtime()
             let queue = pipeline.queue("echo", client: try testClient(redis))
             // Data another producer wrote that is not JSON, and JSON that jsonb refuses (a NUL).
@@ -81,7 +81,7 @@ extension InProcessQueueTests {
         }
 
         @Test func requestTransitionsTakeEffectWithTheOutcome() async throws {
-            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 3, backoff: {type: fixed, delay: 20ms}}")
+            let (redis, pipeline, postgres) = try Self.setUp(try await PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 3, backoff: {type: fixed, delay: 20ms}}")
             _ = redis
             let ledger = RequestLedger(client: postgres)
             try await Migrations.run(on: postgres)
@@ -108,7 +108,7 @@ extension InProcessQueueTests {
         }
 
         @Test func aLibraryReportRecordsItemsRemovesStaleOnesAndMakesMatchingRequestsAvailable() async throws {
-            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
+            let (redis, pipeline, postgres) = try Self.setUp(try await PostgresServer.start(), jobs: "echo: {plugin: probe}")
             _ = redis
             try await Migrations.run(on: postgres)
             let ledger = RequestLedger(client: postgres)
@@ -146,7 +146,7 @@ extension InProcessQueueTests {
         }
 
         @Test func aRowLeftActiveByAKilledHostIsRepairedFromRedis() async throws {
-            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe}")
+            let (redis, pipeline, postgres) = try Self.setUp(try await PostgresServer.start(), jobs: "echo: {plugin: probe}")
             _ = redis
             let first = try await pipeline.runtime()
             let running = Task { try await first.run() }
@@ -172,7 +172,7 @@ extension InProcessQueueTests {
         }
 
         @Test func aJobThatFailsForGoodAfterMovingItsRequestOnStillFailsTheRequest() async throws {
-            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
+            let (redis, pipeline, postgres) = try Self.setUp(try await PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
             _ = redis
             try await Migrations.run(on: postgres)
             _ = try await RequestLedger(client: postgres).create(id: "req-1", title: "Dune", author: "F. H.", status: .pending)
@@ -188,7 +188,7 @@ extension InProcessQueueTests {
         }
 
         @Test func anIllegalTransitionIsRefusedAtOnceAndNothingOverwritesCancelled() async throws {
-            let (redis, pipeline, postgres) = try Self.setUp(try PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
+            let (redis, pipeline, postgres) = try Self.setUp(try await PostgresServer.start(), jobs: "echo: {plugin: probe, attempts: 1}")
             _ = redis
             try await Migrations.run(on: postgres)
             _ = try await RequestLedger(client: postgres).create(id: "req-1", title: "Dune", author: "F. H.", status: .cancelled)
@@ -207,7 +207,7 @@ extension InProcessQueueTests {
         }
 
         @Test func postgresAwayForTwentySecondsLosesNoHistory() async throws {
-            let server = try PostgresServer.dedicated()
+            let server = try await PostgresServer.dedicated()
             let (redis, pipeline, postgres) = try Self.setUp(server, jobs: "work: {plugin: probe, concurrency: 4, retention: {completed: all}}")
             _ = redis
             let runtime = try await pipeline.runtime()
@@ -217,11 +217,11 @@ extension InProcessQueueTests {
             try await eventually("schema ready") { (try? await postgres.query("SELECT count(*) FROM jobs")) != nil }
             let ids = try await queue.addBulk((0..<1000).map { _ in (nil, #"{"mode":"probe","sleep_ms":30}"#, JobOptions()) })
             try await eventually("some jobs done") { (try await queue.counts()[.completed] ?? 0) >= 100 }
-            server.stop()
+            await server.halt()
             let stopped = ContinuousClock.now
             try await Task.sleep(for: .seconds(20))
             #expect((try await queue.counts()[.completed] ?? 0) > 150, "the queue went on without PostgreSQL")
-            try server.start()
+            try await server.restart()
             try await eventually("all 1000 completed", timeout: .seconds(120)) { (try await queue.counts()[.completed] ?? 0) == 1000 }
             do {
                 try await eventually("all 1000 rows written", timeout: .seconds(60)) {

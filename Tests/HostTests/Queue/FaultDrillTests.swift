@@ -13,7 +13,7 @@ import Testing
 
     @Test func aKilledHostsJobsAreRecoveredByAnotherThroughTheStalledCheck() async throws {
         let redis = try RedisServer()
-        let postgresServer = try PostgresServer.start()
+        let postgresServer = try await PostgresServer.start()
         let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
         let pipeline = try QueueTestPipeline(
             redis: redis, jobs: "work: {plugin: probe, concurrency: 4}",

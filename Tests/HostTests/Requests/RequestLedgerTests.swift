@@ -1,4 +1,5 @@
 import PipelineHost
+import PipelinePayloads
 import Testing
 
 /// The request state machine: the pure table, and the ledger applying it on
@@ -32,7 +33,7 @@ import Testing
     }
 
     @Test func everyLegalMoveSucceedsAndEveryIllegalOneIsRefusedOnPostgreSQL() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         try await Migrations.run(on: client)
         let ledger = RequestLedger(client: client)
         for (index, (from, to)) in Self.pairs.enumerated() {
@@ -60,12 +61,49 @@ import Testing
     }
 
     @Test func aLibraryMatchResetsTheCounters() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         try await Migrations.run(on: client)
         let ledger = RequestLedger(client: client)
         _ = try await ledger.create(id: "r", title: "Dune", author: "Frank Herbert", status: .awaitingImport)
         try await client.query("UPDATE requests SET import_attempts = 4 WHERE id = 'r'")
         try await ledger.transition("r", to: .available)
         #expect(try await client.query("SELECT import_attempts, progress FROM requests").rows == [["0", "100"]])
+    }
+
+    @Test func findingRequestsSelectsByStatusOrdersOldestFirstAndCarriesTheBookAndLatestDownload() async throws {
+        let client = try await PostgresServer.start().client()
+        try await Migrations.run(on: client)
+        let ledger = RequestLedger(client: client)
+        _ = try await ledger.create(
+            NewRequest(id: "a", title: "Piranesi", author: "Susanna Clarke", isbn: "9781635575637", releaseDate: "2020-09-15"),
+            status: .searching)
+        try await ledger.transition("a", to: .awaitingSearch, reason: "nothing found")
+        _ = try await ledger.create(NewRequest(id: "b", title: "Emma", author: "Jane Austen"), status: .searching)
+        try await ledger.transition("b", to: .awaitingSearch)
+        _ = try await ledger.create(NewRequest(id: "c", title: "Dune", author: "Frank Herbert"), status: .downloading)
+        for (status, path) in [("failed", nil), ("completed", "/downloads/Dune")] as [(String, String?)] {
+            try await ledger.transition(
+                "c", to: .downloading,
+                update: RequestUpdate(download: .init(client: "transmission", clientID: "h-\(status)", status: status, releaseTitle: "Dune [M4B]", savePath: path)))
+        }
+        // A search moves the request to searching: that stamps last_search_at and counts the attempt.
+        try await ledger.transition("b", to: .searching)
+        try await ledger.transition("b", to: .awaitingSearch)
+
+        let waiting = try await ledger.find(RequestQuery(status: ["awaiting_search"], order: .lastSearchAt))
+        #expect(waiting.map(\.id) == ["a", "b"], "never searched first")
+        #expect(waiting[1].searchAttempts == 1 && waiting[1].lastSearchAt != nil && waiting[0].lastSearchAt == nil)
+        #expect(waiting[0].book == ["title": "Piranesi", "author": "Susanna Clarke", "isbn": "9781635575637", "release_date": "2020-09-15", "year": "2020"])
+        #expect(waiting[0].statusReason == "nothing found")
+        #expect(try await ledger.find(RequestQuery(status: ["awaiting_search"], limit: 1)).count == 1)
+
+        let dune = try #require(try await ledger.snapshot("c"))
+        #expect(dune.download == .init(client: "transmission", clientID: "h-completed", releaseTitle: "Dune [M4B]", status: "completed", savePath: "/downloads/Dune"))
+        #expect(dune.importPayload?.downloadPath == "/downloads/Dune")
+
+        for bad in [RequestQuery(status: []), RequestQuery(status: ["lost"]), RequestQuery(status: ["failed"], limit: 501)] {
+            await #expect(throws: RequestLedgerError.self, "\(bad)") { try await ledger.find(bad) }
+        }
+        await #expect(throws: RequestLedgerError.self) { try await ledger.create(NewRequest(title: "X", author: "Y", releaseDate: "soon")) }
     }
 }

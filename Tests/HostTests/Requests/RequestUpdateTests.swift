@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func progressAndDownloadApplyWithoutAMoveAndNothingAppliesToARefusedOne() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         try await Migrations.run(on: client)
         let ledger = RequestLedger(client: client)
         let id = try await ledger.create(title: "Emma", author: "Jane Austen", status: .searching).id
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func anImportAttemptCounts() async throws {
-        let client = try PostgresServer.start().client()
+        let client = try await PostgresServer.start().client()
         try await Migrations.run(on: client)
         let ledger = RequestLedger(client: client)
         let id = try await ledger.create(title: "Emma", author: "Jane Austen", status: .processing).id

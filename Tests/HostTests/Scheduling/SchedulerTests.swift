@@ -7,7 +7,7 @@ extension InProcessQueueTests {
     @Suite struct SchedulerTests {
         @Test func aOneSecondScheduleOnTwoHostsFiresOncePerTick() async throws {
             let (redis, pipeline, postgres) = try HistoryTests.setUp(
-                try PostgresServer.start(), jobs: "work: {plugin: probe, schedule: {every: 1s}}")
+                try await PostgresServer.start(), jobs: "work: {plugin: probe, schedule: {every: 1s}}")
             _ = postgres
             let first = try await pipeline.runtime(hostID: "host-a")
             let second = try await pipeline.runtime(hostID: "host-b")
@@ -37,7 +37,7 @@ extension InProcessQueueTests {
 
         @Test func aHostDownForSeveralIntervalsMakesExactlyOneCatchUpRun() async throws {
             let (redis, pipeline, postgres) = try HistoryTests.setUp(
-                try PostgresServer.start(), jobs: "slow: {plugin: probe, schedule: {every: 1h}}")
+                try await PostgresServer.start(), jobs: "slow: {plugin: probe, schedule: {every: 1h}}")
             let runtime = try await pipeline.runtime(hostID: "returning")
             try await Migrations.run(on: postgres)
             let scheduler = try #require(runtime.scheduler)

@@ -23,11 +23,12 @@ final class DownloadPipeline: @unchecked Sendable {
     init(
         plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
         organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5,
-        search: String? = nil, libraryBackend: (plugin: String, config: String)? = nil
+        search: String? = nil, searchConcurrency: Int = 1, libraryBackend: (plugin: String, config: String)? = nil,
+        libraryAttempts: Int = 1, organizerConfig: String = "", retries: Bool = false
     ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
-        let server = try PostgresServer.start()
+        let server = try await PostgresServer.start()
         let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
         postgres = try server.client(schema: schema)
         ledger = RequestLedger(client: postgres)
@@ -42,16 +43,18 @@ final class DownloadPipeline: @unchecked Sendable {
               client:
                 path: \(plugin)
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
-              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", max_import_attempts: \(maxImportAttempts)}}
+              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", max_import_attempts: \(maxImportAttempts)\(organizerConfig.isEmpty ? "" : ", " + organizerConfig)}}
             \(search.map { "  search: {path: libSearchProwlarr.so, config: {\($0)}}" } ?? "")
             \(libraryBackend.map { "  backend: {path: \($0.plugin), config: {\($0.config)}}" } ?? "")
             jobs:
               download_torrent: {plugin: client, attempts: \(downloadAttempts), concurrency: \(downloadConcurrency), backoff: {type: fixed, delay: 200ms}}
               monitor_download: {plugin: client, concurrency: 2}
               organize_files: {plugin: organizer, concurrency: \(organizeConcurrency), attempts: 1}
-            \(search == nil ? "" : "  search_indexers: {plugin: search, attempts: 2, backoff: {type: fixed, delay: 100ms}}")
-            \(libraryBackend == nil ? "" : "  scan_library: {plugin: backend, attempts: 1}")
-            \(libraryBackend == nil ? "" : "  library_recently_added_check: {plugin: backend, attempts: 1}")
+            \(search == nil ? "" : "  search_indexers: {plugin: search, attempts: 2, concurrency: \(searchConcurrency), backoff: {type: fixed, delay: 100ms}}")
+            \(search == nil || !retries ? "" : "  retry_missing_torrents: {plugin: search, attempts: 1}")
+            \(!retries ? "" : "  retry_failed_imports: {plugin: organizer, attempts: 1}")
+            \(libraryBackend == nil ? "" : "  scan_library: {plugin: backend, attempts: \(libraryAttempts), backoff: {type: fixed, delay: 100ms}}")
+            \(libraryBackend == nil ? "" : "  library_recently_added_check: {plugin: backend, attempts: \(libraryAttempts), backoff: {type: fixed, delay: 100ms}}")
             """)
         let validated = try PipelineValidator(
             loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path), startsPlugins: false,

@@ -15,14 +15,29 @@ final class PostgresServer: @unchecked Sendable {
     private let binaries: String
     private let runAs: [String]
 
-    static let shared: Result<PostgresServer, any Error> = Result { try PostgresServer(durable: false) }
+    /// The shared cluster's start, begun by the first test that asks. initdb
+    /// and the wait for the server run on a thread of their own: a test
+    /// waiting for them suspends and never blocks the two threads of the
+    /// cooperative pool, which would stall every other test meanwhile (their
+    /// servers' start-up deadlines ran out behind a slow initdb).
+    private static let launch = Task<PostgresServer, any Error> { try await onOwnThread { try PostgresServer(durable: false) } }
 
-    static func start() throws -> PostgresServer { try shared.get() }
+    static func start() async throws -> PostgresServer { try await launch.value }
 
     /// A durable cluster of its own, for a test that stops and starts it: an
     /// immediate stop is a crash, and without fsync and synchronous commits a
     /// crash loses the last commits by design.
-    static func dedicated() throws -> PostgresServer { try PostgresServer(durable: true) }
+    static func dedicated() async throws -> PostgresServer { try await onOwnThread { try PostgresServer(durable: true) } }
+
+    /// ``start()`` of this cluster (again), off the cooperative pool.
+    func restart() async throws {
+        try await onOwnThread { try self.start() }
+    }
+
+    /// ``stop()``, off the cooperative pool.
+    func halt() async {
+        _ = try? await onOwnThread { self.stop() }
+    }
 
     /// Whether commits survive a crash (slower); the shared cluster trades that for speed.
     let durable: Bool

@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// A book as a test puts it into a library server's stand-in.
+struct StandInBook: Sendable {
+    var id: String
+    var title: String
+    var author: String
+    var asin: String? = nil
+    var isbn: String? = nil
+    /// Unix seconds.
+    var addedAt: Int
+    /// False for an ebook-only item (Audiobookshelf lists those too).
+    var hasAudio = true
+}
+
+/// What the library conformance suite needs of a server stand-in, whichever
+/// backend it imitates.
+protocol LibraryServerStandIn: AnyObject, Sendable {
+    /// The plugin file that talks to this server.
+    var pluginFile: String { get }
+    /// The name the plugin reports its items under.
+    var backendName: String { get }
+    /// The id of the audiobook library on this server.
+    var libraryID: String { get }
+    var url: String { get }
+    var token: String { get }
+    var faults: StandInFaults { get }
+
+    func add(_ book: StandInBook)
+    func remove(_ id: String)
+    /// The scans asked for so far, with the path each named (nil: the whole library).
+    var scansRequested: [String?] { get }
+}
+
+extension LibraryServerStandIn {
+    /// The library plugin's config for this server (YAML flow members).
+    func pluginConfig(token: String? = nil, libraryID: String? = nil, extra: String = "") -> String {
+        "url: \"\(url)\", token: \"\(token ?? self.token)\", library_id: \"\(libraryID ?? self.libraryID)\", request_timeout_seconds: 2"
+            + (extra.isEmpty ? "" : ", " + extra)
+    }
+}
+
+/// Faults a test asks a stand-in to show: the next answers fail with a
+/// status and body, or every answer hangs until the server stops.
+final class StandInFaults: Sendable {
+    private let state = Mutex<(failures: [(status: Int, body: String)], hangs: Bool)>(([], false))
+
+    /// The next `count` API calls answer `status` with `body` (plain text).
+    func fail(next count: Int = 1, status: Int, body: String) {
+        state.withLock { $0.failures += Array(repeating: (status, body), count: count) }
+    }
+
+    /// Every API call from now on waits without answering.
+    func hang() { state.withLock { $0.hangs = true } }
+
+    /// The planned failure for this call, after waiting out a hang.
+    func injected() async throws -> Response? {
+        if state.withLock({ $0.hangs }) {
+            try await Task.sleep(for: .seconds(600))
+        }
+        guard let failure = state.withLock({ $0.failures.isEmpty ? nil : $0.failures.removeFirst() }) else { return nil }
+        return Response(
+            status: .init(code: failure.status), headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: failure.body)))
+    }
+}
+
+/// Starts a Hummingbird app for a stand-in on a free loopback port.
+func startStandIn<Context: RequestContext>(
+    _ router: Router<Context>, label: String
+) async throws -> (port: Int, task: Task<Void, any Error>) where Context: InitializableFromSource<ApplicationRequestContextSource> {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+        logger: Logger(label: label, factory: { _ in SwiftLogNoOpLogHandler() }))
+    let task = Task { try await app.runService() }
+    var iterator = ports.makeAsyncIterator()
+    return (await iterator.next() ?? 0, task)
+}
