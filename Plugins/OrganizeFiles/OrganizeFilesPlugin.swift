@@ -132,8 +132,7 @@ struct OrganizeFilesPlugin: PipelinePlugin {
             }
             if scanAfterImport {
                 do {
-                    let folder = URL(fileURLWithPath: writer.root).appendingPathComponent(outcome.folder).path
-                    try context.enqueue("scan_library", payload: JSONValue.object(["refresh": true, "path": .string(folder)]))
+                    try context.enqueue("scan_library", payload: JSONValue.object(["refresh": true, "path": .string(outcome.folder)]))
                 } catch {
                     context.log(.warn, "imported, but no library scan could be asked for: \(error)")
                 }

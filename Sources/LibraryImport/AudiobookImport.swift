@@ -13,7 +13,7 @@ public struct AudiobookImport: Sendable {
 
     /// What an import did.
     public struct Outcome: Sendable, Equatable {
-        /// The book's folder.
+        /// The book's folder: an absolute path under the library root.
         public var folder: String
         /// Each file: its path in the download, its name in the folder, how it got there.
         public var files: [(source: String, name: String, placement: LibraryWriter.Placement)]

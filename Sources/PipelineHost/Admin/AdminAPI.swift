@@ -159,17 +159,15 @@ public struct AdminAPI: Sendable {
     }
 
     func createRequest(_ request: Request) async throws -> Response {
-        let ledger = try requireLedger()
+        _ = try requireLedger()
         let new = try await Self.decode(NewRequest.self, from: request)
         guard !new.title.trimmingCharacters(in: .whitespaces).isEmpty else { throw AdminError(.badRequest, "title must not be empty") }
         let record: RequestRecord
-        do {
-            record = try await ledger.create(new)
-        } catch .invalidQuery(let why) {
-            throw AdminError(.badRequest, why)
-        }
-        if let snapshot = try await ledger.snapshot(record.id) {
-            try await enqueue("search_indexers", Self.text(snapshot.searchPayload()))
+        do throws(RequestIntakeError) {
+            record = try await runtime.submit(new)
+        } catch {
+            if case .ledger(.invalidQuery(let why)) = error { throw AdminError(.badRequest, why) }
+            throw AdminError(.serviceUnavailable, error.description)
         }
         return try Self.json(RequestReply(success: true, request: record), status: .created)
     }

@@ -23,7 +23,7 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
     let faults = StandInFaults()
     /// False: the token's user is not an admin, so a scan is forbidden.
     let isAdmin: Bool
-    private let state = Mutex<(books: [StandInBook], scans: [String?])>(([], []))
+    private let state = Mutex<(books: [StandInBook], scans: [String?], folder: String?)>(([], [], nil))
     private(set) var port = 0
     private var task: Task<Void, any Error>?
 
@@ -52,7 +52,7 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
             }
             guard let limit = number("limit") else { return Self.text(.badRequest, "Invalid request. limit must be a positive integer") }
             guard let page = number("page") else { return Self.text(.badRequest, "Invalid request. page must be a positive integer") }
-            var books = state.withLock { $0.books }
+            var books = listing
             let sort = request.uri.queryParameters["sort"].map(String.init)
             let descending = request.uri.queryParameters["desc"] == "1"
             if sort == "addedAt" { books.sort { descending ? $0.addedAt > $1.addedAt : $0.addedAt < $1.addedAt } }
@@ -82,6 +82,13 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
 
     func add(_ book: StandInBook) { state.withLock { $0.books.append(book) } }
     func remove(_ id: String) { state.withLock { $0.books.removeAll { $0.id == id } } }
+    func watch(folder root: String) { state.withLock { $0.folder = root } }
+
+    /// The books added by the test, then those in the watched folder.
+    private var listing: [StandInBook] {
+        let (books, folder) = state.withLock { ($0.books, $0.folder) }
+        return books + (folder.map(FolderLibrary.books(in:)) ?? [])
+    }
 
     private var libraryJSON: JSONValue {
         [

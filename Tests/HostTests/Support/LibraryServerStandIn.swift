@@ -32,6 +32,10 @@ protocol LibraryServerStandIn: AnyObject, Sendable {
 
     func add(_ book: StandInBook)
     func remove(_ id: String)
+    /// Also lists the books found under `root` (`<author>/<title> <asin>/`
+    /// folders holding audio), as the server would once it scanned the
+    /// library folder: how an import shows up in the end-to-end tests.
+    func watch(folder root: String)
     /// The scans asked for so far, with the path each named (nil: the whole library).
     var scansRequested: [String?] { get }
 }
@@ -41,6 +45,38 @@ extension LibraryServerStandIn {
     func pluginConfig(token: String? = nil, libraryID: String? = nil, extra: String = "") -> String {
         "url: \"\(url)\", token: \"\(token ?? self.token)\", library_id: \"\(libraryID ?? self.libraryID)\", request_timeout_seconds: 2"
             + (extra.isEmpty ? "" : ", " + extra)
+    }
+}
+
+/// The books a server scanning a library folder finds: one per folder that
+/// holds audio, two levels down (`<author>/<title>[ <ASIN>]`), the way an
+/// audiobook agent reads the default path template. The id is the folder's
+/// path below the root; the added time, the folder's.
+enum FolderLibrary {
+    static let audioExtensions: Set<String> = ["m4b", "m4a", "mp3", "flac", "ogg", "opus", "aac"]
+
+    static func books(in root: String) -> [StandInBook] {
+        let files = FileManager.default
+        var books: [StandInBook] = []
+        for author in ((try? files.contentsOfDirectory(atPath: root)) ?? []).sorted() {
+            for folder in ((try? files.contentsOfDirectory(atPath: root + "/" + author)) ?? []).sorted() {
+                let path = root + "/" + author + "/" + folder
+                let names = (try? files.contentsOfDirectory(atPath: path)) ?? []
+                guard names.contains(where: { audioExtensions.contains(($0 as NSString).pathExtension.lowercased()) }) else { continue }
+                var words = folder.split(separator: " ").map(String.init)
+                var asin: String?
+                if let last = words.last, words.count > 1, last.wholeMatch(of: /[A-Z0-9]{10}/) != nil, last.first == "B" {
+                    asin = last
+                    words.removeLast()
+                }
+                let added = (try? files.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+                books.append(
+                    StandInBook(
+                        id: author + "/" + folder, title: words.joined(separator: " "), author: author, asin: asin,
+                        addedAt: Int(added.timeIntervalSince1970)))
+            }
+        }
+        return books
     }
 }
 

@@ -17,7 +17,7 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
     let token = "plex-\(UUID().uuidString.prefix(8))"
     let libraryID = "3"
     let faults = StandInFaults()
-    private let state = Mutex<(books: [StandInBook], scans: [String?])>(([], []))
+    private let state = Mutex<(books: [StandInBook], scans: [String?], folder: String?)>(([], [], nil))
     private(set) var port = 0
     private var task: Task<Void, any Error>?
 
@@ -35,7 +35,7 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
                     ?? request.headers[.init(name)!].flatMap { Int($0) }
             }
             // Albums (type 9) are the books; an ebook has no album in a Music library.
-            var list = state.withLock { $0.books }.filter(\.hasAudio)
+            var list = listing.filter(\.hasAudio)
             if request.uri.queryParameters["sort"] == "addedAt:desc" { list.sort { $0.addedAt > $1.addedAt } }
             let start = parameter("X-Plex-Container-Start") ?? 0
             let size = parameter("X-Plex-Container-Size") ?? list.count
@@ -63,6 +63,13 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
 
     func add(_ book: StandInBook) { state.withLock { $0.books.append(book) } }
     func remove(_ id: String) { state.withLock { $0.books.removeAll { $0.id == id } } }
+    func watch(folder root: String) { state.withLock { $0.folder = root } }
+
+    /// The books added by the test, then those in the watched folder.
+    private var listing: [StandInBook] {
+        let (books, folder) = state.withLock { ($0.books, $0.folder) }
+        return books + (folder.map(FolderLibrary.books(in:)) ?? [])
+    }
 
     private func authorized(_ request: Request) -> Bool {
         (request.headers[.init("X-Plex-Token")!] ?? request.uri.queryParameters["X-Plex-Token"].map(String.init)) == token

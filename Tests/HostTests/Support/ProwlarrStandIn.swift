@@ -19,7 +19,7 @@ final class ProwlarrStandIn: @unchecked Sendable {
     }
 
     let apiKey = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(32))
-    private let state = Mutex<(releases: [JSONValue], queries: [String], failing: Int?)>(([], [], nil))
+    private let state = Mutex<(releases: [JSONValue], queries: [String], failing: Int?, torrents: [String: Data])>(([], [], nil, [:]))
     let indexers: [Indexer]
     private(set) var port = 0
     private var task: Task<Void, any Error>?
@@ -53,6 +53,19 @@ final class ProwlarrStandIn: @unchecked Sendable {
             }
             return Self.json(.ok, Self.indented(.array(hits)))
         }
+        // Prowlarr's proxied download: the indexer's .torrent, behind the API key.
+        router.get(":indexer/download") { [self] request, _ in
+            guard authorized(request) else { return Response(status: .unauthorized) }
+            let link = request.uri.queryParameters["link"].map(String.init) ?? ""
+            guard let torrent = state.withLock({ $0.torrents[link] }) else {
+                return Self.json(.notFound, #"{"message":"Release not found","description":"stand-in"}"#)
+            }
+            let file = request.uri.queryParameters["file"].map(String.init) ?? "release"
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/x-bittorrent", .contentDisposition: "attachment; filename=\"\(file).torrent\""],
+                body: .init(byteBuffer: ByteBuffer(bytes: torrent)))
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
@@ -76,7 +89,8 @@ final class ProwlarrStandIn: @unchecked Sendable {
     /// Adds a release the way Prowlarr reports it; nil fields are left out.
     func add(
         title: String, indexer: Int = 12, size: Int64 = 400_000_000, seeders: Int? = 20, infoHash: String? = nil,
-        protocol: String = "torrent", publishDate: String = "2025-10-03T21:40:00Z", flags: [String] = []
+        protocol: String = "torrent", publishDate: String = "2025-10-03T21:40:00Z", flags: [String] = [],
+        torrent: Data? = nil
     ) {
         let name = indexers.first { $0.id == indexer }?.name ?? "Indexer \(indexer)"
         let link = Data(title.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
@@ -99,7 +113,10 @@ final class ProwlarrStandIn: @unchecked Sendable {
             }
             if let infoHash { release["infoHash"] = .string(infoHash) }
         }
-        state.withLock { $0.releases.append(.object(release)) }
+        state.withLock {
+            $0.releases.append(.object(release))
+            if let torrent { $0.torrents[link] = torrent }
+        }
     }
 
     private func authorized(_ request: Request) -> Bool {
