@@ -1,4 +1,6 @@
 import ArgumentParser
+import Dispatch
+import Foundation
 import Logging
 import PipelineHost
 import Hummingbird
@@ -12,7 +14,9 @@ struct HostRunCommand: AsyncParsableCommand {
         discussion: """
             Validates pipeline.yaml and its plugins, starts the plugins, and runs up to each job type's \
             concurrency of jobs at once. SIGTERM or SIGINT stops it gracefully: no new jobs; running ones may \
-            finish within queue.shutdown_grace; the rest go back to the queue for another host at once.
+            finish within queue.shutdown_grace; the rest go back to the queue for another host at once. SIGHUP \
+            (or POST /api/admin/reload) reads pipeline.yaml again and puts it in force without a restart; a \
+            file with problems is refused and the running configuration stays (docs/reload.md).
             """)
 
     @OptionGroup var configOptions: ConfigOptions
@@ -25,7 +29,19 @@ struct HostRunCommand: AsyncParsableCommand {
         let logger = logOptions.makeLogger("pipeline-host", default: .info)
         let validated = try await validatedPipeline(configOptions.path, logger: logger)
         let runtime = try await PipelineRuntime.start(
-            validated, hostID: hostID ?? PipelineRuntime.defaultHostID(), logger: logger)
+            validated, hostID: hostID ?? PipelineRuntime.defaultHostID(), logger: logger,
+            reloadSource: ReloadSource(file: configOptions.path))
+        // SIGHUP reads pipeline.yaml again; a broken file is refused and the running configuration stays.
+        signal(SIGHUP, SIG_IGN)
+        let hangups = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangups.setEventHandler {
+            Task {
+                logger.notice("SIGHUP: reading pipeline.yaml again", metadata: ["file": "\(configOptions.path)"])
+                _ = await runtime.reload()
+            }
+        }
+        hangups.resume()
+        defer { hangups.cancel() }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime)]
         let admin = validated.configuration.admin
         if admin.token.isEmpty {

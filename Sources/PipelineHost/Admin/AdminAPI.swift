@@ -49,6 +49,7 @@ public struct AdminAPI: Sendable {
             try await updateSchedule(context.parameters.require("id"), request: request)
         }
         api.post("admin/jobs/:id/trigger") { _, context in try await trigger(context.parameters.require("id")) }
+        api.post("admin/reload") { _, _ in try await reload() }
         api.post("requests") { request, _ in try await createRequest(request) }
         api.get("requests/:id") { _, context in try await request(context.parameters.require("id")) }
         api.post("requests/:id/cancel") { _, context in try await cancel(context.parameters.require("id")) }
@@ -156,6 +157,27 @@ public struct AdminAPI: Sendable {
         guard let scheduler = runtime.scheduler else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no schedules") }
         guard let jobID = try await scheduler.trigger(id) else { throw AdminError(.notFound, "no scheduled job \(id)") }
         return try Self.json(TriggerReply(success: true, jobId: jobID))
+    }
+
+    /// Reads pipeline.yaml again (as SIGHUP does): 200 with what changed, or
+    /// 422 with every problem while the running configuration stays.
+    func reload() async throws -> Response {
+        struct Applied: Encodable {
+            var success = true
+            var changes: ReloadSummary
+        }
+        struct Refused: Encodable {
+            var success = false
+            var error: String
+            var problems: [String]
+        }
+        switch await runtime.reload() {
+        case .applied(let summary):
+            return try Self.json(Applied(changes: summary))
+        case .refused(let problems):
+            return try Self.json(
+                Refused(error: "reload refused; the running configuration stays", problems: problems), status: .unprocessableContent)
+        }
     }
 
     func createRequest(_ request: Request) async throws -> Response {

@@ -12,11 +12,20 @@ public final class LoadedPlugin: @unchecked Sendable {
     public let info: PluginDescriptorInfo
     /// The host's zero-extended copy of the descriptor (immutable).
     let descriptor: pp_plugin_descriptor
+    /// Which build of the file this is (a reload loads a new build as a new copy).
+    let build: PluginImages.FileIdentity?
+    /// The file the image was mapped from: ``path``, or the copy a later build was given.
+    public let imagePath: String
 
-    init(path: String, info: PluginDescriptorInfo, descriptor: pp_plugin_descriptor) {
+    init(
+        path: String, info: PluginDescriptorInfo, descriptor: pp_plugin_descriptor, build: PluginImages.FileIdentity? = nil,
+        imagePath: String? = nil
+    ) {
         self.path = path
         self.info = info
         self.descriptor = descriptor
+        self.build = build
+        self.imagePath = imagePath ?? path
     }
 
     /// Runs the plugin's `init` with its configuration and returns the
@@ -46,7 +55,7 @@ public final class LoadedPlugin: @unchecked Sendable {
                 .initFailed, path: path, problem: "init failed: \(reason)",
                 fix: "fix \(configSource ?? "plugins.\(name).config in pipeline.yaml")")
         }
-        return PluginInstance(name: name, plugin: self, state: state, api: api)
+        return PluginInstance(name: name, plugin: self, configJSON: configJSON, state: state, api: api)
     }
 }
 
@@ -59,15 +68,20 @@ public final class PluginInstance: @unchecked Sendable {
     /// The plugin's entry name in pipeline.yaml.
     public let name: String
     public let plugin: LoadedPlugin
+    /// The config it was started with (a reload keeps an instance whose config is unchanged).
+    public let configJSON: String
     private let state: UnsafeMutableRawPointer?
     private let api: UnsafeMutablePointer<pp_host_api>
     /// Lets one execute through at a time, for plugins that set PP_FLAG_SERIAL_EXECUTE.
     private let serialGate: AsyncGate?
     private let lifecycle = Mutex<(running: Int, isShutDown: Bool, stateFreed: Bool)>((0, false, false))
 
-    init(name: String, plugin: LoadedPlugin, state: UnsafeMutableRawPointer?, api: UnsafeMutablePointer<pp_host_api>) {
+    init(
+        name: String, plugin: LoadedPlugin, configJSON: String, state: UnsafeMutableRawPointer?, api: UnsafeMutablePointer<pp_host_api>
+    ) {
         self.name = name
         self.plugin = plugin
+        self.configJSON = configJSON
         self.state = state
         self.api = api
         serialGate = plugin.info.serialExecution ? AsyncGate() : nil

@@ -48,8 +48,10 @@ public enum PluginLoader {
                 "build the plugin (swift build), or fix its path in pipeline.yaml (relative paths are resolved "
                     + "in PIPELINE_PLUGIN_DIR, which defaults to the directory of pipeline-host)")
         }
+        let build = PluginImages.identity(of: path)
+        let imagePath = try PluginImages.pathToOpen(for: path)
         _ = dlerror()
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+        guard let handle = dlopen(imagePath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
             throw refuse(
                 .notLoadable, "dlopen failed: \(reason)",
@@ -134,7 +136,7 @@ public enum PluginLoader {
             description: copy.description.flatMap { String(validatingCString: $0) }, jobTypes: jobTypes,
             abiMajor: major, abiMinor: minor, structSize: UInt32(size), flags: copy.flags,
             buildSignature: signature, hasCheck: copy.check != nil)
-        return LoadedPlugin(path: path, info: info, descriptor: copy)
+        return LoadedPlugin(path: path, info: info, descriptor: copy, build: build, imagePath: imagePath)
     }
 
     static var hostABI: String { "\(PP_ABI_VERSION_MAJOR).\(PP_ABI_VERSION_MINOR)" }

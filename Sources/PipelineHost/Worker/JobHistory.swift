@@ -34,7 +34,9 @@ struct JobHistory: Sendable {
         ])
     }
 
-    func started(jobType: String, job: TakenJob, run: Int, maxAttempts: Int) async {
+    /// - Parameter plugin: which plugin runs it, for the event log: its
+    ///   pipeline.yaml name, id, version and file (a reload may swap them).
+    func started(jobType: String, job: TakenJob, run: Int, maxAttempts: Int, plugin: String) async {
         await writer.record(
             [
                 JobStateRecord(
@@ -42,7 +44,11 @@ struct JobHistory: Sendable {
                     requestID: Self.requestID(in: job.dataJSON), attempts: job.attemptsMade, maxAttempts: maxAttempts,
                     priority: Int(job.fields["priority"] ?? "0"), payloadJSON: job.dataJSON, host: host, startedAt: Date())
             ],
-            [event(jobType, job.id, run, .started, .info, "attempt \(job.attemptsMade + 1) of \(maxAttempts) started on \(host)")])
+            [
+                event(
+                    jobType, job.id, run, .started, .info,
+                    "attempt \(job.attemptsMade + 1) of \(maxAttempts) started on \(host) by plugin \(plugin)")
+            ])
     }
 
     func finished(

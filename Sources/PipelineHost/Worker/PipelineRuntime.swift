@@ -11,69 +11,79 @@ import Synchronization
 /// a `ServiceGroup`), then stops taking jobs, lets running ones finish within
 /// `queue.shutdown_grace`, and hands the rest back.
 public final class PipelineRuntime: Service, Sendable {
-    public let configuration: PipelineConfiguration
     /// This host's id: part of every lock token it writes.
     public let hostID: String
     public let redis: RedisClient
-    let pluginExecutor: BlockingExecutor
     let redisExecutor: BlockingExecutor
-    private let workers: [QueueWorker]
-    private let instances: [PluginInstance]
-    public let queues: [String: JobQueue]
+    /// What the configuration in force decides: its workers and plugins.
+    /// A reload replaces it (``reload()``).
+    private let current: Mutex<RuntimeState>
+    /// Workers of reloads, for ``run()`` to run.
+    private let arrivals: AsyncStream<QueueWorker>
+    private let arrival: AsyncStream<QueueWorker>.Continuation
+    /// Generations replaced by a reload whose jobs are still finishing.
+    private let retiring = Mutex<[Task<Void, Never>]>([])
+    /// Where a reload reads the configuration from; nil: reload is refused.
+    let reloadSource: ReloadSource?
+    /// One reload at a time.
+    let reloadGate = AsyncGate()
     /// The history writer and the request ledger, when postgres.enabled.
     public let history: HistoryWriter?
     public let ledger: RequestLedger?
     /// The history database client, when postgres.enabled.
     public let postgres: PostgresClient?
-    private let jobHistory: JobHistory?
+    let jobHistory: JobHistory?
     /// The host's metrics, emitted by the admin API's `/metrics`.
     public let metrics: RuntimeMetrics
-    private let logger: Logger
+    let logger: Logger
+
+    /// The configuration in force: the one the host started with, or the last reloaded.
+    public var configuration: PipelineConfiguration { current.withLock { $0.generation.configuration } }
+    /// A queue per job type of the configuration in force.
+    public var queues: [String: JobQueue] { current.withLock { $0.generation.queues } }
+    /// The plugins the configuration in force runs, by their pipeline.yaml name.
+    public var plugins: [String: PluginInstance] { current.withLock { $0.generation.instances } }
+    private var workers: [QueueWorker] { current.withLock { $0.generation.workers } }
 
     /// Starts every plugin (its `init`, on a worker thread) and prepares a
     /// worker per job type. Jobs are taken only once ``run()`` runs.
+    ///
+    /// - Parameter reloadSource: where ``reload()`` reads the configuration
+    ///   from (SIGHUP, `POST /api/admin/reload`); nil refuses reloads.
     public static func start(
-        _ validated: PipelineValidator.Result, hostID: String = PipelineRuntime.defaultHostID(), logger: Logger
+        _ validated: PipelineValidator.Result, hostID: String = PipelineRuntime.defaultHostID(), logger: Logger,
+        reloadSource: ReloadSource? = nil
     ) async throws -> PipelineRuntime {
         let configuration = validated.configuration
         let url = try RedisURL(parsing: configuration.redis.url)
-        let totalConcurrency = configuration.jobs.reduce(0) { $0 + $1.concurrency }
-        let pluginExecutor = BlockingExecutor(threads: totalConcurrency + 2)
         let redisExecutor = BlockingExecutor(threads: configuration.jobs.count * 3 + 4)
-        var instances: [String: PluginInstance] = [:]
-        for entry in configuration.plugins {
-            guard let plugin = validated.plugins.plugin(named: entry.name) else { continue }
-            let started = await pluginExecutor.run {
-                Result { () throws(PluginLoadError) in
-                    try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
-                }
-            }
-            switch started {
-            case .success(let instance)?: instances[entry.name] = instance
-            case .failure(let error)?: throw error
-            case nil: throw QueueError.unexpected("the host is shutting down")
-            }
+        let executor = RuntimeGeneration.makeExecutor(for: configuration)
+        let runtime = PipelineRuntime(
+            configuration: configuration, hostID: hostID, url: url, redisExecutor: redisExecutor, executor: executor,
+            logger: logger, reloadSource: reloadSource)
+        do {
+            let (instances, _) = try await runtime.startPlugins(validated, reusing: [:], on: executor)
+            let generation = runtime.makeGeneration(configuration, instances: instances, executor: executor)
+            runtime.current.withLock { $0.generation = generation }
+        } catch {
+            await executor.shutdown()
+            await redisExecutor.shutdown()
+            throw error
         }
-        return PipelineRuntime(
-            configuration: configuration, hostID: hostID, url: url, pluginExecutor: pluginExecutor,
-            redisExecutor: redisExecutor, instances: instances, logger: logger)
+        return runtime
     }
 
     private init(
-        configuration: PipelineConfiguration, hostID: String, url: RedisURL, pluginExecutor: BlockingExecutor,
-        redisExecutor: BlockingExecutor, instances: [String: PluginInstance], logger: Logger
+        configuration: PipelineConfiguration, hostID: String, url: RedisURL, redisExecutor: BlockingExecutor,
+        executor: BlockingExecutor, logger: Logger, reloadSource: ReloadSource?
     ) {
-        self.configuration = configuration
         self.hostID = hostID
-        self.pluginExecutor = pluginExecutor
         self.redisExecutor = redisExecutor
+        self.reloadSource = reloadSource
         var logger = logger
         logger[metadataKey: "host"] = "\(hostID)"
         self.logger = logger
-        let runtimeMetrics = RuntimeMetrics()
-        metrics = runtimeMetrics
-        var requestLedger: RequestLedger?
-        var recorder: JobHistory?
+        metrics = RuntimeMetrics()
         if configuration.postgres.enabled,
             let client = try? PostgresClient(
                 url: configuration.postgres.url, schema: configuration.postgres.schema,
@@ -82,10 +92,8 @@ public final class PipelineRuntime: Service, Sendable {
             postgres = client
             let writer = HistoryWriter(client: client, logger: logger)
             history = writer
-            requestLedger = RequestLedger(client: client)
-            ledger = requestLedger
-            recorder = JobHistory(writer: writer, host: hostID)
-            jobHistory = recorder
+            ledger = RequestLedger(client: client)
+            jobHistory = JobHistory(writer: writer, host: hostID)
         } else {
             postgres = nil
             history = nil
@@ -94,6 +102,54 @@ public final class PipelineRuntime: Service, Sendable {
         }
         let clientName = "\(configuration.redis.prefix):pipeline-host:\(hostID)"
         redis = RedisClient(url: url, name: clientName, executor: redisExecutor, maxIdleConnections: 16, logger: logger)
+        (arrivals, arrival) = AsyncStream.makeStream(of: QueueWorker.self)
+        current = Mutex(RuntimeState(generation: RuntimeGeneration.empty(configuration, executor: executor)))
+    }
+
+    /// Starts the plugins of `validated`, except those `reusable` already
+    /// runs with the same file, build and config, which are kept.
+    ///
+    /// - Returns: the instances by name, and the names of those started anew.
+    /// - Throws: the first ``PluginLoadError``; the instances started before it are shut down.
+    func startPlugins(
+        _ validated: PipelineValidator.Result, reusing reusable: [String: PluginInstance], on executor: BlockingExecutor
+    ) async throws -> (instances: [String: PluginInstance], started: [String]) {
+        var instances: [String: PluginInstance] = [:]
+        var started: [String] = []
+        for entry in validated.configuration.plugins {
+            guard let plugin = validated.plugins.plugin(named: entry.name) else { continue }
+            if let running = reusable[entry.name], running.plugin.path == plugin.path, running.plugin.build == plugin.build,
+                running.configJSON == entry.configJSON
+            {
+                instances[entry.name] = running
+                continue
+            }
+            let logger = logger
+            let result = await executor.run {
+                Result { () throws(PluginLoadError) in
+                    try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
+                }
+            }
+            do {
+                switch result {
+                case .success(let instance)?:
+                    instances[entry.name] = instance
+                    started.append(entry.name)
+                case .failure(let error)?: throw error
+                case nil: throw QueueError.unexpected("the host is shutting down")
+                }
+            } catch {
+                for name in started { await instances[name]?.shutdown() }
+                throw error
+            }
+        }
+        return (instances, started)
+    }
+
+    /// The workers, queues and follow-up rules of `configuration`, over `instances`.
+    func makeGeneration(
+        _ configuration: PipelineConfiguration, instances: [String: PluginInstance], executor: BlockingExecutor
+    ) -> RuntimeGeneration {
         var queues: [String: JobQueue] = [:]
         var targets: [String: (queue: JobQueue, settings: JobTypeConfiguration)] = [:]
         for job in configuration.jobs {
@@ -101,22 +157,53 @@ public final class PipelineRuntime: Service, Sendable {
             queues[job.name] = queue
             targets[job.name] = (queue, job)
         }
-        self.queues = queues
-        let followUps = FollowUpDispatcher(targets: targets, ledger: requestLedger, history: recorder, logger: logger)
+        let followUps = FollowUpDispatcher(targets: targets, ledger: ledger, history: jobHistory, logger: logger)
         let effects = PluginEffectPolicy(
             enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true,
-            checkTransition: requestLedger.map { PipelineRuntime.transitionCheck($0) },
-            findRequests: requestLedger.map { PipelineRuntime.requestFinder($0) })
+            checkTransition: ledger.map { PipelineRuntime.transitionCheck($0) },
+            findRequests: ledger.map { PipelineRuntime.requestFinder($0) })
         // A job type with concurrency 0 is paused on this host: its jobs can
         // be added (and wait), but this host takes none.
-        workers = configuration.jobs.compactMap { job in
+        let workers = configuration.jobs.compactMap { job -> QueueWorker? in
             guard job.concurrency > 0, let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
             return QueueWorker(
-                settings: job, queue: queue, plugin: instance, executor: pluginExecutor,
+                settings: job, queue: queue, plugin: instance, executor: executor,
                 queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps,
-                history: recorder, metrics: runtimeMetrics, logger: logger)
+                history: jobHistory, metrics: metrics, logger: logger)
         }
-        self.instances = Array(instances.values)
+        return RuntimeGeneration(
+            configuration: configuration, queues: queues, workers: workers, instances: instances, executor: executor)
+    }
+
+    /// Puts `generation` in force: its workers start taking jobs at once;
+    /// those of the generation it replaces take no more, finish what they
+    /// run, and then the plugins no longer used are shut down.
+    ///
+    /// - Returns: false, and nothing changes, when the host is stopping.
+    func install(_ generation: RuntimeGeneration) -> Bool {
+        let previous = current.withLock { state -> RuntimeGeneration? in
+            guard !state.isStopping else { return nil }
+            defer {
+                state.retired += state.generation.workers
+                state.generation = generation
+            }
+            return state.generation
+        }
+        guard let previous else { return false }
+        for worker in generation.workers { arrival.yield(worker) }
+        for worker in previous.workers { worker.beginDrain() }
+        let kept = Set(generation.instances.values.map(ObjectIdentifier.init))
+        let logger = logger
+        let retirement = Task {
+            for worker in previous.workers { await worker.waitUntilEnded() }
+            for (name, instance) in previous.instances where !kept.contains(ObjectIdentifier(instance)) {
+                await instance.shutdown()
+                logger.info("plugin retired after its last job", metadata: ["plugin": "\(name)", "path": "\(instance.plugin.path)"])
+            }
+            await previous.executor.shutdown()
+        }
+        retiring.withLock { $0.append(retirement) }
+        return true
     }
 
     /// `find_requests` for plugins, on the plugin's thread.
@@ -147,25 +234,31 @@ public final class PipelineRuntime: Service, Sendable {
         return "\(host)-\(getpid())-\(UUID().uuidString.prefix(6).lowercased())"
     }
 
-    /// Runs every worker until a graceful shutdown, then settles their jobs,
-    /// stops the plugins and returns.
+    /// Runs every worker until a graceful shutdown (and the workers of each
+    /// reload as it comes), then settles their jobs, stops the plugins and returns.
     public func run() async throws {
         logger.info("pipeline-host running", metadata: ["job_types": "\(workers.count)", "redis": "\(redis.url)"])
         let historyTask = Task { await runHistory() }
+        let initial = workers
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for worker in workers {
+                for worker in initial {
+                    group.addTask { await worker.run() }
+                }
+                for await worker in arrivals {
                     group.addTask { await worker.run() }
                 }
             }
         } onGracefulShutdown: {
             self.beginStop()
         }
+        for retirement in retiring.withLock({ $0 }) { await retirement.value }
         historyTask.cancel()
         await historyTask.value
         await flushHistoryBeforeExit()
-        for instance in instances { await instance.shutdown() }
-        await pluginExecutor.shutdown()
+        let generation = current.withLock { $0.generation }
+        for instance in generation.instances.values { await instance.shutdown() }
+        await generation.executor.shutdown()
         await redisExecutor.shutdown()
         logger.info("pipeline-host stopped")
     }
@@ -254,7 +347,13 @@ public final class PipelineRuntime: Service, Sendable {
     /// Stops taking jobs; ``run()`` returns once running jobs are settled.
     public func beginStop() {
         logger.info("stopping: no new jobs; running jobs may finish", metadata: ["grace": "\(DurationSyntax.format(configuration.queue.shutdownGrace))"])
-        for worker in workers { worker.beginStop() }
+        // No reload after this; workers a reload is draining get the grace too.
+        let (generation, draining) = current.withLock { state in
+            defer { state.isStopping = true }
+            return (state.generation, state.retired)
+        }
+        arrival.finish()
+        for worker in generation.workers + draining { worker.beginStop() }
     }
 
     /// The counters of the worker of `jobType`.

@@ -32,6 +32,9 @@ final class QueueWorker: Sendable {
     let counters: JobCounters
     private let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
+    /// Finished when ``run()`` returns.
+    private let ended: AsyncStream<Void>
+    private let end: AsyncStream<Void>.Continuation
 
     private struct State {
         var running: [String: RunningJob] = [:]
@@ -43,6 +46,8 @@ final class QueueWorker: Sendable {
         /// Slots given back by jobs whose lock was lost (their tasks add no completion).
         var freedSlots = 0
         var stopping = false
+        /// The shutdown grace has begun (a drain has none).
+        var graceStarted = false
         var handBackNow = false
     }
 
@@ -77,6 +82,12 @@ final class QueueWorker: Sendable {
         logger[metadataKey: "job_type"] = "\(settings.name)"
         self.logger = logger
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (ended, end) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// The plugin as the event log names it: `library (org.pipeline.library.plex 0.6.0, /path/libLibraryPlex.so)`.
+    var pluginLabel: String {
+        "\(plugin.name) (\(plugin.plugin.info.id) \(plugin.plugin.info.version), \((plugin.plugin.path as NSString).lastPathComponent))"
     }
 
     /// The jobs running now.
@@ -86,8 +97,11 @@ final class QueueWorker: Sendable {
     /// the rest are handed back. ``run()`` returns when all is settled.
     func beginStop() {
         let first = state.withLock { state -> Bool in
-            defer { state.stopping = true }
-            return !state.stopping
+            defer {
+                state.stopping = true
+                state.graceStarted = true
+            }
+            return !state.graceStarted
         }
         signal.yield()
         guard first else { return }
@@ -97,6 +111,19 @@ final class QueueWorker: Sendable {
             state.withLock { $0.handBackNow = true }
             signal.yield()
         }
+    }
+
+    /// Stops taking jobs and lets the running ones finish, however long
+    /// they take (within their timeout): what a reload does to the workers it
+    /// replaces. A later ``beginStop()`` still starts the shutdown grace.
+    func beginDrain() {
+        state.withLock { $0.stopping = true }
+        signal.yield()
+    }
+
+    /// Returns once ``run()`` has returned.
+    func waitUntilEnded() async {
+        for await _ in ended {}
     }
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
@@ -110,6 +137,7 @@ final class QueueWorker: Sendable {
             await loop(group: &group)
             group.cancelAll()
         }
+        end.finish()
     }
 
     private func loop(group: inout DiscardingTaskGroup) async {
@@ -229,7 +257,7 @@ final class QueueWorker: Sendable {
             id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
             payloadJSON: job.dataJSON, createdAtMilliseconds: job.timestamp)
         group.addTask { [self] in
-            await history?.started(jobType: settings.name, job: job, run: run, maxAttempts: attempts)
+            await history?.started(jobType: settings.name, job: job, run: run, maxAttempts: attempts, plugin: pluginLabel)
             let outcome = await plugin.execute(
                 input, on: executor, timeout: settings.timeout, effects: effects,
                 call: { call in self.state.withLock { $0.running[job.id]?.call = call } })

@@ -172,5 +172,23 @@ extension InProcessQueueTests {
             #expect(metrics.text.contains("pipeline_job_duration_seconds_bucket"))
             try await server.stop()
         }
+
+        @Test func reloadReadsTheFileAgainAndRefusesABrokenOneSayingWhere() async throws {
+            let (server, redis) = try await Self.start()
+            _ = redis
+            try server.pipeline.write(jobs: "work: {plugin: probe, concurrency: 0, schedule: {every: 1h}")
+            let broken = try await Self.call(server, "POST", "/api/admin/reload")
+            #expect(broken.status == 422 && broken.json["success"] as? Bool == false, "\(broken.text)")
+            #expect((broken.json["problems"] as? [String])?.contains { $0.contains("pipeline.yaml:") } == true, "\(broken.text)")
+            #expect(server.runtime.configuration.job(named: "work")?.concurrency == 1)
+
+            try server.pipeline.write(jobs: "work: {plugin: probe, concurrency: 4, schedule: {every: 1h}}")
+            #expect(try await Self.call(server, "POST", "/api/admin/reload", token: nil).status == 401)
+            let applied = try await Self.call(server, "POST", "/api/admin/reload")
+            #expect(applied.status == 200, "\(applied.text)")
+            #expect((applied.json["changes"] as? [String: Any])?["job_types_changed"] as? [String] == ["work"])
+            #expect(server.runtime.configuration.job(named: "work")?.concurrency == 4)
+            try await server.stop()
+        }
     }
 }

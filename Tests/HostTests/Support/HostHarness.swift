@@ -9,32 +9,46 @@ struct QueueTestPipeline {
     let file: String
     let prefix: String
 
-    init(redis: RedisServer, jobs: String = "work: {plugin: probe}", queue: String = "", postgres: (url: String, schema: String)? = nil) throws {
+    let redisURL: String
+    let postgres: (url: String, schema: String)?
+
+    init(
+        redis: RedisServer, jobs: String = "work: {plugin: probe}", queue: String = "", postgres: (url: String, schema: String)? = nil,
+        plugin: String = "libFixtureCEcho.so"
+    ) throws {
         directory = try TemporaryDirectory()
         prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
-        file = try directory.write(
+        redisURL = redis.url
+        self.postgres = postgres
+        file = directory.path + "/pipeline.yaml"
+        try write(jobs: jobs, queue: queue, plugin: plugin)
+    }
+
+    /// Writes pipeline.yaml (again): what a reload then reads.
+    func write(jobs: String, queue: String = "", plugin: String = "libFixtureCEcho.so", prefix: String? = nil) throws {
+        _ = try directory.write(
             "pipeline.yaml",
             """
-            redis: {url: "\(redis.url)", prefix: \(prefix)}
+            redis: {url: "\(redisURL)", prefix: \(prefix ?? self.prefix)}
             postgres: \(postgres.map { "{url: \"\($0.url)\", schema: \($0.schema)}" } ?? "{enabled: false}")
             queue: {drain_delay: 1s\(queue.isEmpty ? "" : ", " + queue)}
             plugins:
-              probe: {path: libFixtureCEcho.so}
+              probe: {path: \(plugin)}
             jobs:
               \(jobs)
             """)
     }
 
+    var loader: ConfigurationLoader { ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path) }
+
     func validated() throws -> PipelineValidator.Result {
-        try PipelineValidator(
-            loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path),
-            startsPlugins: false, logger: .silent
-        ).validate(file: file)
+        try PipelineValidator(loader: loader, startsPlugins: false, logger: .silent).validate(file: file)
     }
 
-    /// A runtime in this process.
+    /// A runtime in this process; ``PipelineRuntime/reload()`` reads this pipeline.yaml again.
     func runtime(hostID: String = "test-host") async throws -> PipelineRuntime {
-        try await PipelineRuntime.start(validated(), hostID: hostID, logger: .testLogger)
+        try await PipelineRuntime.start(
+            validated(), hostID: hostID, logger: .testLogger, reloadSource: ReloadSource(file: file, loader: loader))
     }
 
     /// A queue client for setting up and reading jobs.

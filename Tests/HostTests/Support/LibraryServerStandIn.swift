@@ -42,8 +42,8 @@ protocol LibraryServerStandIn: AnyObject, Sendable {
 
 extension LibraryServerStandIn {
     /// The library plugin's config for this server (YAML flow members).
-    func pluginConfig(token: String? = nil, libraryID: String? = nil, extra: String = "") -> String {
-        "url: \"\(url)\", token: \"\(token ?? self.token)\", library_id: \"\(libraryID ?? self.libraryID)\", request_timeout_seconds: 2"
+    func pluginConfig(token: String? = nil, libraryID: String? = nil, timeoutSeconds: Int = 2, extra: String = "") -> String {
+        "url: \"\(url)\", token: \"\(token ?? self.token)\", library_id: \"\(libraryID ?? self.libraryID)\", request_timeout_seconds: \(timeoutSeconds)"
             + (extra.isEmpty ? "" : ", " + extra)
     }
 }
@@ -83,7 +83,7 @@ enum FolderLibrary {
 /// Faults a test asks a stand-in to show: the next answers fail with a
 /// status and body, or every answer hangs until the server stops.
 final class StandInFaults: Sendable {
-    private let state = Mutex<(failures: [(status: Int, body: String)], hangs: Bool)>(([], false))
+    private let state = Mutex<(failures: [(status: Int, body: String)], hangs: Bool, delay: Duration)>(([], false, .zero))
 
     /// The next `count` API calls answer `status` with `body` (plain text).
     func fail(next count: Int = 1, status: Int, body: String) {
@@ -93,11 +93,14 @@ final class StandInFaults: Sendable {
     /// Every API call from now on waits without answering.
     func hang() { state.withLock { $0.hangs = true } }
 
+    /// Every API call from now on answers after `delay` (a slow server).
+    func slow(_ delay: Duration) { state.withLock { $0.delay = delay } }
+
     /// The planned failure for this call, after waiting out a hang.
     func injected() async throws -> Response? {
-        if state.withLock({ $0.hangs }) {
-            try await Task.sleep(for: .seconds(600))
-        }
+        let (hangs, delay) = state.withLock { ($0.hangs, $0.delay) }
+        if hangs { try await Task.sleep(for: .seconds(600)) }
+        if delay > .zero { try await Task.sleep(for: delay) }
         guard let failure = state.withLock({ $0.failures.isEmpty ? nil : $0.failures.removeFirst() }) else { return nil }
         return Response(
             status: .init(code: failure.status), headers: [.contentType: "text/plain; charset=utf-8"],
