@@ -51,6 +51,7 @@ let swiftSettings: [SwiftSetting] = [
 
 var products: [Product] = [
     .executable(name: "pipeline-host", targets: ["PipelineHostCLI"]),
+    .executable(name: "pipeline-standins", targets: ["StandInsCLI"]),
     .library(name: "PipelineHost", targets: ["PipelineHost"]),
     .library(name: "PluginKit", targets: ["PluginKit"]),
     .library(name: "DownloadClientKit", targets: ["DownloadClientKit"]),
@@ -128,10 +129,23 @@ var targets: [Target] = [
         dependencies: ["PluginKit", "PluginHTTP", "PipelinePayloads", .product(name: "Crypto", package: "swift-crypto")],
         swiftSettings: swiftSettings),
 
+    // Prowlarr, Plex and Audiobookshelf as the real servers answer, quirks
+    // included: for the tests and for the demo (`pipeline-standins`).
+    .target(
+        name: "ServiceStandIns",
+        dependencies: ["PipelineJSON", .product(name: "Hummingbird", package: "hummingbird")],
+        swiftSettings: swiftSettings),
+    .executableTarget(
+        name: "StandInsCLI",
+        dependencies: [
+            "ServiceStandIns", "PipelineJSON", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        swiftSettings: swiftSettings),
+
     .testTarget(
         name: "HostTests",
         dependencies: [
-            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch", "PipelinePayloads",
+            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch", "PipelinePayloads", "ServiceStandIns",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
         ],

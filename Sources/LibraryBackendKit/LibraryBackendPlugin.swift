@@ -32,7 +32,8 @@ public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
     public let backend: Backend
     public let settings: LibraryBackendSettings
 
-    /// The config keys of the server.
+    /// The config keys of the server. `library_id` may be written as a
+    /// number (Plex's keys are: `library_id: 3`, or `${LIBRARY_ID}` set to 3).
     struct ServerKeys: Decodable {
         var url: String?
         var token: String?
@@ -41,6 +42,17 @@ public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
         enum CodingKeys: String, CodingKey {
             case url, token
             case libraryID = "library_id"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            url = try container.decodeIfPresent(String.self, forKey: .url)
+            token = try container.decodeIfPresent(String.self, forKey: .token)
+            if let number = try? container.decodeIfPresent(Int64.self, forKey: .libraryID) {
+                libraryID = String(number)
+            } else {
+                libraryID = try container.decodeIfPresent(String.self, forKey: .libraryID)
+            }
         }
     }
 

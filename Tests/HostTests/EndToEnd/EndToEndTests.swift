@@ -1,4 +1,5 @@
 import Foundation
+import ServiceStandIns
 import PipelineHost
 import PipelineJSON
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceStandIns
 import PluginHTTP
 import Testing
 

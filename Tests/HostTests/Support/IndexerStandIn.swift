@@ -1,4 +1,5 @@
 import Foundation
+import ServiceStandIns
 import Synchronization
 import Hummingbird
 import Logging
@@ -58,14 +59,9 @@ final class IndexerStandIn: @unchecked Sendable {
                 return Response(status: .notFound)
             }
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: Logger(label: "indexer", factory: { _ in SwiftLogNoOpLogHandler() }))
-        task = Task { try await app.runService() }
-        var iterator = ports.makeAsyncIterator()
-        port = await iterator.next() ?? 0
+        let started = try await startStandIn(router, label: "indexer")
+        port = started.port
+        task = started.task
     }
 
     deinit { task?.cancel() }

@@ -14,20 +14,20 @@ import Synchronization
 /// `Cannot GET` page; items paged from page 0 (`limit` 0 or absent: all);
 /// the minified list item shape; times in epoch milliseconds; `/ping`,
 /// `/healthcheck` and `/status` open, outside `/api`.
-final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
-    let pluginFile = "libLibraryABS.so"
-    let backendName = "audiobookshelf"
-    let token = "eyJhbGciOiJIUzI1NiJ9.\(UUID().uuidString.prefix(12)).api"
-    let libraryID = UUID().uuidString.lowercased()
-    let folderID = UUID().uuidString.lowercased()
-    let faults = StandInFaults()
+public final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
+    public let pluginFile = "libLibraryABS.so"
+    public let backendName = "audiobookshelf"
+    public let token = "eyJhbGciOiJIUzI1NiJ9.\(UUID().uuidString.prefix(12)).api"
+    public let libraryID = UUID().uuidString.lowercased()
+    public let folderID = UUID().uuidString.lowercased()
+    public let faults = StandInFaults()
     /// False: the token's user is not an admin, so a scan is forbidden.
-    let isAdmin: Bool
-    private let state = Mutex<(books: [StandInBook], scans: [String?], folder: String?)>(([], [], nil))
-    private(set) var port = 0
+    public let isAdmin: Bool
+    public let shelf = StandInShelf()
+    public private(set) var port = 0
     private var task: Task<Void, any Error>?
 
-    init(isAdmin: Bool = true) async throws {
+    public init(isAdmin: Bool = true) async throws {
         self.isAdmin = isAdmin
         let router = Router()
         router.add(middleware: AuthenticationBeforeRouting(token: token))
@@ -52,7 +52,7 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
             }
             guard let limit = number("limit") else { return Self.text(.badRequest, "Invalid request. limit must be a positive integer") }
             guard let page = number("page") else { return Self.text(.badRequest, "Invalid request. page must be a positive integer") }
-            var books = listing
+            var books = shelf.listing
             let sort = request.uri.queryParameters["sort"].map(String.init)
             let descending = request.uri.queryParameters["desc"] == "1"
             if sort == "addedAt" { books.sort { descending ? $0.addedAt > $1.addedAt : $0.addedAt < $1.addedAt } }
@@ -69,7 +69,7 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
             if let injected = try await faults.injected() { return injected }
             guard try context.parameters.require("id") == libraryID else { return Self.html(.notFound, "Library not found") }
             guard isAdmin else { return Self.text(.forbidden, "Forbidden") }
-            state.withLock { $0.scans.append(nil) }
+            shelf.recordScan(nil)
             return Self.text(.ok, "OK")
         }
         (port, task) = try await startStandIn(router, label: "audiobookshelf")
@@ -77,18 +77,7 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
 
     deinit { task?.cancel() }
 
-    var url: String { "http://127.0.0.1:\(port)" }
-    var scansRequested: [String?] { state.withLock { $0.scans } }
-
-    func add(_ book: StandInBook) { state.withLock { $0.books.append(book) } }
-    func remove(_ id: String) { state.withLock { $0.books.removeAll { $0.id == id } } }
-    func watch(folder root: String) { state.withLock { $0.folder = root } }
-
-    /// The books added by the test, then those in the watched folder.
-    private var listing: [StandInBook] {
-        let (books, folder) = state.withLock { ($0.books, $0.folder) }
-        return books + (folder.map(FolderLibrary.books(in:)) ?? [])
-    }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
     private var libraryJSON: JSONValue {
         [
@@ -126,21 +115,21 @@ final class AudiobookshelfStandIn: LibraryServerStandIn, @unchecked Sendable {
         ]
     }
 
-    static func encode(_ value: JSONValue) -> String {
+    public static func encode(_ value: JSONValue) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
     }
 
-    static func json(_ body: String) -> Response {
+    public static func json(_ body: String) -> Response {
         Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    public static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    static func html(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    public static func html(_ status: HTTPResponse.Status, _ body: String) -> Response {
         Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 

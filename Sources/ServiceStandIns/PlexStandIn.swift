@@ -11,17 +11,17 @@ import Synchronization
 /// HTML body; albums (`type=9`) of a Music library as the books, paged with
 /// `X-Plex-Container-Start`/`-Size` (query or headers); `Metadata` left out
 /// of an empty container; ids as strings, times in Unix seconds.
-final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
-    let pluginFile = "libLibraryPlex.so"
-    let backendName = "plex"
-    let token = "plex-\(UUID().uuidString.prefix(8))"
-    let libraryID = "3"
-    let faults = StandInFaults()
-    private let state = Mutex<(books: [StandInBook], scans: [String?], folder: String?)>(([], [], nil))
-    private(set) var port = 0
+public final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
+    public let pluginFile = "libLibraryPlex.so"
+    public let backendName = "plex"
+    public let token = "plex-\(UUID().uuidString.prefix(8))"
+    public let libraryID = "3"
+    public let faults = StandInFaults()
+    public let shelf = StandInShelf()
+    public private(set) var port = 0
     private var task: Task<Void, any Error>?
 
-    init() async throws {
+    public init() async throws {
         let router = Router()
         router.get("identity") { _, _ in
             Self.respond(#"{"MediaContainer":{"size":0,"claimed":true,"machineIdentifier":"96f2fe7a78c9","version":"1.41.3.9314-a0bfb8370"}}"#)
@@ -35,7 +35,7 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
                     ?? request.headers[.init(name)!].flatMap { Int($0) }
             }
             // Albums (type 9) are the books; an ebook has no album in a Music library.
-            var list = listing.filter(\.hasAudio)
+            var list = shelf.listing.filter(\.hasAudio)
             if request.uri.queryParameters["sort"] == "addedAt:desc" { list.sort { $0.addedAt > $1.addedAt } }
             let start = parameter("X-Plex-Container-Start") ?? 0
             let size = parameter("X-Plex-Container-Size") ?? list.count
@@ -48,7 +48,7 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
             guard authorized(request) else { return Self.unauthorized }
             if let injected = try await faults.injected() { return injected }
             guard try context.parameters.require("id") == libraryID else { return Response(status: .notFound) }
-            state.withLock { $0.scans.append(request.uri.queryParameters["path"].map(String.init)) }
+            shelf.recordScan(request.uri.queryParameters["path"].map(String.init))
             return Response(status: .ok)
         }
         router.get("library/sections/:id/refresh", use: refresh)
@@ -58,18 +58,7 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
 
     deinit { task?.cancel() }
 
-    var url: String { "http://127.0.0.1:\(port)" }
-    var scansRequested: [String?] { state.withLock { $0.scans } }
-
-    func add(_ book: StandInBook) { state.withLock { $0.books.append(book) } }
-    func remove(_ id: String) { state.withLock { $0.books.removeAll { $0.id == id } } }
-    func watch(folder root: String) { state.withLock { $0.folder = root } }
-
-    /// The books added by the test, then those in the watched folder.
-    private var listing: [StandInBook] {
-        let (books, folder) = state.withLock { ($0.books, $0.folder) }
-        return books + (folder.map(FolderLibrary.books(in:)) ?? [])
-    }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
     private func authorized(_ request: Request) -> Bool {
         (request.headers[.init("X-Plex-Token")!] ?? request.uri.queryParameters["X-Plex-Token"].map(String.init)) == token
@@ -83,11 +72,11 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
     }
 
     /// An Audnexus agent's guid carries the ASIN; other albums have Plex's own.
-    static func guid(_ book: StandInBook) -> String {
+    public static func guid(_ book: StandInBook) -> String {
         book.asin.map { "com.plexapp.agents.audnexus://\($0)_us?lang=en" } ?? "plex://album/\(book.id)"
     }
 
-    static func json(_ page: [StandInBook], total: Int, start: Int) -> String {
+    public static func json(_ page: [StandInBook], total: Int, start: Int) -> String {
         var container: [String: JSONValue] = [
             "size": .int(Int64(page.count)), "totalSize": .int(Int64(total)), "offset": .int(Int64(start)), "allowSync": true,
             "identifier": "com.plexapp.plugins.library", "librarySectionID": 3, "librarySectionTitle": "Audiobooks",
@@ -108,7 +97,7 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
         return String(decoding: (try? encoder.encode(["MediaContainer": JSONValue.object(container)])) ?? Data(), as: UTF8.self)
     }
 
-    static func xml(_ page: [StandInBook], total: Int, start: Int) -> String {
+    public static func xml(_ page: [StandInBook], total: Int, start: Int) -> String {
         func escaped(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
                 .replacingOccurrences(of: "<", with: "&lt;")
@@ -120,11 +109,11 @@ final class PlexStandIn: LibraryServerStandIn, @unchecked Sendable {
             + #"<MediaContainer size="\#(page.count)" totalSize="\#(total)" offset="\#(start)">"# + "\n" + rows + "\n</MediaContainer>\n"
     }
 
-    static func respond(_ body: String) -> Response {
+    public static func respond(_ body: String) -> Response {
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    static func respondXML(_ body: String) -> Response {
+    public static func respondXML(_ body: String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/xml;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }

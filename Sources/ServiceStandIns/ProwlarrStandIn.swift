@@ -11,20 +11,26 @@ import Synchronization
 /// results as a bare, indented JSON array in camelCase with null fields
 /// left out, ids that are always there written as 0, `indexerFlags` and
 /// `categories` always present; `/ping` open to all.
-final class ProwlarrStandIn: @unchecked Sendable {
-    struct Indexer {
-        var id: Int
-        var name: String
-        var categories: [Int]
+public final class ProwlarrStandIn: @unchecked Sendable {
+    public struct Indexer: Sendable {
+        public var id: Int
+        public var name: String
+        public var categories: [Int]
+
+        public init(id: Int, name: String, categories: [Int]) {
+            self.id = id
+            self.name = name
+            self.categories = categories
+        }
     }
 
-    let apiKey = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(32))
+    public let apiKey = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(32))
     private let state = Mutex<(releases: [JSONValue], queries: [String], failing: Int?, torrents: [String: Data])>(([], [], nil, [:]))
-    let indexers: [Indexer]
-    private(set) var port = 0
+    public let indexers: [Indexer]
+    public private(set) var port = 0
     private var task: Task<Void, any Error>?
 
-    init(indexers: [Indexer] = [Indexer(id: 12, name: "MyAnonamouse", categories: [3030, 100013]), Indexer(id: 3, name: "Some Public Tracker", categories: [3030])]) async throws {
+    public init(indexers: [Indexer] = [Indexer(id: 12, name: "MyAnonamouse", categories: [3030, 100013]), Indexer(id: 3, name: "Some Public Tracker", categories: [3030])]) async throws {
         self.indexers = indexers
         let router = Router()
         router.get("ping") { _, _ in Self.json(.ok, #"{"status":"OK"}"#) }
@@ -66,28 +72,23 @@ final class ProwlarrStandIn: @unchecked Sendable {
                 headers: [.contentType: "application/x-bittorrent", .contentDisposition: "attachment; filename=\"\(file).torrent\""],
                 body: .init(byteBuffer: ByteBuffer(bytes: torrent)))
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: Logger(label: "prowlarr", factory: { _ in SwiftLogNoOpLogHandler() }))
-        task = Task { try await app.runService() }
-        var iterator = ports.makeAsyncIterator()
-        port = await iterator.next() ?? 0
+        let started = try await startStandIn(router, label: "prowlarr")
+        port = started.port
+        task = started.task
     }
 
     deinit { task?.cancel() }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
     /// The queries searched, in order.
-    var queries: [String] { state.withLock { $0.queries } }
+    public var queries: [String] { state.withLock { $0.queries } }
 
     /// Makes every search answer `status` (nil: answer normally).
-    func failSearches(with status: Int?) { state.withLock { $0.failing = status } }
+    public func failSearches(with status: Int?) { state.withLock { $0.failing = status } }
 
     /// Adds a release the way Prowlarr reports it; nil fields are left out.
-    func add(
+    public func add(
         title: String, indexer: Int = 12, size: Int64 = 400_000_000, seeders: Int? = 20, infoHash: String? = nil,
         protocol: String = "torrent", publishDate: String = "2025-10-03T21:40:00Z", flags: [String] = [],
         torrent: Data? = nil
@@ -127,13 +128,13 @@ final class ProwlarrStandIn: @unchecked Sendable {
         return false
     }
 
-    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    public static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    static func indented(_ value: JSONValue) -> String {
+    public static func indented(_ value: JSONValue) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
         return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "[]"
