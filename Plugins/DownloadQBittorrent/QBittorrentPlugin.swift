@@ -57,8 +57,13 @@ struct QBittorrentClient: DownloadClient {
             }
             throw .unexpected("qBittorrent accepted \(hash) but did not list it within 5 s")
         case (200, "Fails."):
-            // qBittorrent says Fails. for a duplicate too; a duplicate is fine.
-            if try await api.info(hash) != nil { return hash }
+            // qBittorrent says Fails. for a duplicate too, and a duplicate is
+            // fine. One added a moment ago by another job (two requests for
+            // one release) may not be listed yet: look for it a while.
+            for _ in 0..<30 {
+                if try await api.info(hash) != nil { return hash }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
             throw .rejected("qBittorrent would not add the torrent (it answered Fails.)")
         case (415, _):
             throw .rejected("qBittorrent says this is not a valid torrent: \(response.excerpt)")

@@ -64,6 +64,8 @@ public struct AudiobookImport: Sendable {
     public func run(_ found: AudiobookFiles, from downloadPath: String, into writer: LibraryWriter) throws(ImportError) -> Outcome {
         guard !found.audio.isEmpty else { throw .noAudioFiles(downloadPath) }
         let folder = try writer.makeFolder(folderComponents)
+        // What a host killed mid-copy left here goes before this import writes.
+        writer.removeAbandonedTemporaries(in: folder)
         let names = Self.targetNames(found.files)
         var placed: [(source: String, name: String, placement: LibraryWriter.Placement)] = []
         do {

@@ -12,7 +12,8 @@ import Foundation
 /// hidden temporary name in the target folder, is checked against the size
 /// the source had when it was found, synced, and then linked to its name
 /// (which never replaces an existing file); the temporary name is removed
-/// whatever happens. The source is only ever opened for reading.
+/// whatever happens, and one left by a process killed mid-copy is removed by
+/// the next import into that folder. The source is only ever opened for reading.
 public struct LibraryWriter: Sendable {
     /// How files get into the library.
     public enum Mode: String, Sendable, Codable {
@@ -119,7 +120,7 @@ public struct LibraryWriter: Sendable {
         guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             throw .io("\(file.relativePath) is no longer a regular file")
         }
-        let temporary = folder + "/.import-\(UUID().uuidString.lowercased()).part"
+        let temporary = folder + "/" + Self.temporaryName()
         let target = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o664)
         guard target >= 0 else { throw .io("cannot write in \(folder): \(Self.describeErrno())") }
         defer { unlink(temporary) }
@@ -161,6 +162,43 @@ public struct LibraryWriter: Sendable {
         if link(temporary, folder + "/" + name) == 0 { return true }
         if errno == EEXIST { return false }
         throw .io("cannot name \(name) in \(folder): \(Self.describeErrno())")
+    }
+
+    /// The hidden name a copy is written under: `.import-<host>-<pid>-<uuid>.part`,
+    /// so that the process that wrote it can be told apart later.
+    static func temporaryName() -> String {
+        ".import-\(hostName)-\(getpid())-\(UUID().uuidString.lowercased()).part"
+    }
+
+    /// This machine's name as temporary file names carry it.
+    public static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        let name = String(cString: buffer).filter { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }
+        return name.isEmpty ? "host" : name
+    }()
+
+    /// Removes the temporary files in `folder` that a copy killed midway left
+    /// (a host killed with SIGKILL runs no cleanup): those written on this
+    /// machine by a process that no longer runs, and any older than a day
+    /// (written elsewhere, on a shared library). Returns their names.
+    @discardableResult
+    public func removeAbandonedTemporaries(in folder: String, now: Date = Date()) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".import-") && name.hasSuffix(".part") {
+            let path = folder + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+            let parts = name.dropFirst(".import-".count).split(separator: "-")
+            let writtenHere = parts.count >= 2 && parts[0] == Self.hostName
+            let writerGone = writtenHere && Int32(parts[1]).map { kill($0, 0) != 0 && errno == ESRCH } == true
+            let age = now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec)
+            if writerGone || age > 86_400 {
+                if unlink(path) == 0 { removed.append(name) }
+            }
+        }
+        return removed
     }
 
     /// Removes a file this import placed (to undo a failed import).

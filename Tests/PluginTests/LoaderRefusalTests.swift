@@ -37,9 +37,9 @@ import Testing
     ]
 
     @Test(arguments: cases)
-    func refused(_ testCase: Case) throws {
+    func refused(_ testCase: Case) async throws {
         let path = builtPlugin(testCase.fixture)
-        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        let error = await #expect(throws: PluginLoadError.self) { try await loadPlugin(path) }
         #expect(error?.code == testCase.code)
         #expect(error?.path == path)
         #expect(error?.problem.contains(testCase.problem) == true, "\(error?.problem ?? "")")
@@ -47,16 +47,16 @@ import Testing
         #expect(error?.description.hasPrefix("plugin \(path): ") == true)
     }
 
-    @Test func missingFileAndNonLibrary() throws {
-        let missing = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: "/nonexistent/libX.so") }
+    @Test func missingFileAndNonLibrary() async throws {
+        let missing = await #expect(throws: PluginLoadError.self) { try await loadPlugin("/nonexistent/libX.so") }
         #expect(missing?.code == .fileNotFound)
-        let notALibrary = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: packageRoot + "/pipeline.yaml") }
+        let notALibrary = await #expect(throws: PluginLoadError.self) { try await loadPlugin(packageRoot + "/pipeline.yaml") }
         #expect(notALibrary?.code == .notLoadable)
         #expect(notALibrary?.problem.hasPrefix("dlopen failed: ") == true)
     }
 
-    @Test func olderSmallerDescriptorLoadsWithTheMissingFieldsAbsent() throws {
-        let plugin = try PluginLoader.load(path: builtPlugin("FixtureSmallStruct"))
+    @Test func olderSmallerDescriptorLoadsWithTheMissingFieldsAbsent() async throws {
+        let plugin = try await loadPlugin(builtPlugin("FixtureSmallStruct"))
         #expect(plugin.info.structSize == UInt32(PluginLoader.minimumDescriptorSize))
         // The fixture's bytes past struct_size hold a description and a check
         // function; the host must not have read them.
@@ -65,17 +65,17 @@ import Testing
         #expect(plugin.info.jobTypes == ["small.echo"])
     }
 
-    @Test func largerDescriptorWithAZeroTailLoads() throws {
-        let plugin = try PluginLoader.load(path: builtPlugin("FixtureLargeZeroTail"))
+    @Test func largerDescriptorWithAZeroTailLoads() async throws {
+        let plugin = try await loadPlugin(builtPlugin("FixtureLargeZeroTail"))
         #expect(plugin.info.structSize == UInt32(PluginLoader.hostDescriptorSize + 16))
         #expect(plugin.info.description == "A plugin the loader tests use.")
         #expect(plugin.info.hasCheck)
     }
 
-    @Test func duplicateJobTypeIsRefused() throws {
+    @Test func duplicateJobTypeIsRefused() async throws {
         var set = PluginSet()
-        try set.add(PluginLoader.load(path: builtPlugin("FixtureCEcho")), as: "cecho")
-        let duplicate = try PluginLoader.load(path: builtPlugin("FixtureDuplicateType"))
+        try set.add(await loadPlugin(builtPlugin("FixtureCEcho")), as: "cecho")
+        let duplicate = try await loadPlugin(builtPlugin("FixtureDuplicateType"))
         let error = #expect(throws: PluginLoadError.self) { try set.add(duplicate, as: "dup") }
         #expect(error?.code == .duplicateJobType)
         #expect(error?.problem.contains("it claims job type 'echo', which plugin 'cecho'") == true)
@@ -83,8 +83,8 @@ import Testing
         #expect(set.members.count == 1)
     }
 
-    @Test func initThatFailsIsRefusedWithThePluginsReason() throws {
-        let plugin = try PluginLoader.load(path: builtPlugin("FixtureInitFails"))
+    @Test func initThatFailsIsRefusedWithThePluginsReason() async throws {
+        let plugin = try await loadPlugin(builtPlugin("FixtureInitFails"))
         let error = #expect(throws: PluginLoadError.self) {
             try plugin.start(name: "fixture", configJSON: "{}", logger: .silent)
         }
@@ -93,21 +93,23 @@ import Testing
         #expect(error?.fix == "fix plugins.fixture.config in pipeline.yaml")
     }
 
-    @Test func swiftPluginInitFailureNamesTheSetting() throws {
-        let plugin = try PluginLoader.load(path: builtPlugin("FixtureSwiftEcho"))
+    @Test func swiftPluginInitFailureNamesTheSetting() async throws {
+        let plugin = try await loadPlugin(builtPlugin("FixtureSwiftEcho"))
         let error = #expect(throws: PluginLoadError.self) {
             try plugin.start(name: "echo", configJSON: #"{"greting":"hi"}"#, logger: .silent)
         }
         #expect(error?.problem == "init failed: bad plugin config: missing field 'greeting'")
     }
 
-    @Test func eachRefusalHasItsOwnMessage() {
+    @Test func eachRefusalHasItsOwnMessage() async {
         var problems: Set<String> = []
         for testCase in Self.cases {
             do {
-                _ = try PluginLoader.load(path: builtPlugin(testCase.fixture))
-            } catch {
+                _ = try await loadPlugin(builtPlugin(testCase.fixture))
+            } catch let error as PluginLoadError {
                 problems.insert(error.problem)
+            } catch {
+                Issue.record("unexpected \(error)")
             }
         }
         #expect(problems.count == Self.cases.count)

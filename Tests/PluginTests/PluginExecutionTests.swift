@@ -7,8 +7,8 @@ import Testing
 /// the effects they ask for.
 @Suite struct PluginExecutionTests {
     @Test func cAndSwiftPluginsRunJobsInTheSameProcess() async throws {
-        let c = try PluginLoader.load(path: builtPlugin("FixtureCEcho")).start(name: "c", configJSON: "{}", logger: .silent)
-        let swift = try PluginLoader.load(path: builtPlugin("FixtureSwiftEcho"))
+        let c = try await startPlugin("FixtureCEcho", name: "c")
+        let swift = try await loadPlugin(builtPlugin("FixtureSwiftEcho"))
             .start(name: "swift", configJSON: #"{"greeting":"hello"}"#, logger: .silent)
         var plugins = PluginSet()
         try plugins.add(c.plugin, as: "c")
@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func shutdownNeverFreesStateUnderARunningCall() async throws {
-        let instance = try PluginLoader.load(path: builtPlugin("FixtureCEcho")).start(name: "c", configJSON: "{}", logger: .silent)
+        let instance = try await startPlugin("FixtureCEcho", name: "c")
         let executor = BlockingExecutor(threads: 1)
         let outcome = await instance.execute(
             PluginJob(id: "1", type: "echo", payloadJSON: #"{"mode":"hang"}"#), on: executor, timeout: .milliseconds(50),
@@ -147,11 +147,11 @@ import Testing
     }
 
     @Test func checkAndShutdown() async throws {
-        let instance = try PluginLoader.load(path: builtPlugin("FixtureSwiftEcho"))
+        let instance = try await loadPlugin(builtPlugin("FixtureSwiftEcho"))
             .start(name: "s", configJSON: #"{"greeting":"x"}"#, logger: .silent)
         let executor = BlockingExecutor(threads: 1)
         #expect(await instance.check(on: executor) == .passed)
-        let small = try PluginLoader.load(path: builtPlugin("FixtureSmallStruct")).start(name: "small", configJSON: "{}", logger: .silent)
+        let small = try await startPlugin("FixtureSmallStruct", name: "small")
         #expect(await small.check(on: executor) == nil)
         #expect(await instance.shutdown())
         #expect(await instance.shutdown() == false)

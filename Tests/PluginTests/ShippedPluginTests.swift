@@ -30,7 +30,7 @@ import Testing
 
     @Test(arguments: shipped.map(\.0))
     func loadsStartsAndAnswers(_ product: String) async throws {
-        let plugin = try PluginLoader.load(path: builtPlugin(product))
+        let plugin = try await loadPlugin(builtPlugin(product))
         let expected = Self.shipped.first { $0.0 == product }!.1
         #expect(plugin.info.jobTypes == expected)
         #expect(plugin.info.buildSignature == PluginLoader.swiftSignature)
@@ -56,15 +56,14 @@ import Testing
     }
 
     @Test(arguments: downloadClients.sorted())
-    func aDownloadClientWithoutAURLIsRefusedNamingTheSetting(_ product: String) throws {
-        #expect {
-            _ = try PluginLoader.load(path: builtPlugin(product)).start(name: "client", configJSON: "{}", logger: .silent)
+    func aDownloadClientWithoutAURLIsRefusedNamingTheSetting(_ product: String) async throws {
+        await #expect {
+            _ = try await startPlugin(product, name: "client")
         } throws: { error in
             "\(error)".contains("missing field 'url'") && "\(error)".contains("plugins.client.config")
         }
-        #expect {
-            _ = try PluginLoader.load(path: builtPlugin(product)).start(
-                name: "client", configJSON: #"{"url":"http://x","poll_interval":"soon"}"#, logger: .silent)
+        await #expect {
+            _ = try await startPlugin(product, name: "client", config: #"{"url":"http://x","poll_interval":"soon"}"#)
         } throws: { error in
             "\(error)".contains("poll_interval") && "\(error)".contains("is not a duration")
         }

@@ -23,27 +23,31 @@ import Testing
         try Self.documentedPlugin().write(toFile: source, atomically: true, encoding: .utf8)
 
         // The exact command docs/plugin-abi.md gives.
-        let compiler = Process()
-        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compiler.arguments = [
-            "cc", "-shared", "-fPIC", "-fvisibility=hidden", "-O2", "-Wall", "-Werror",
-            "-I", packageRoot + "/Sources/PluginABI/include", "-o", library, source,
-        ]
-        let errors = Pipe()
-        compiler.standardError = errors
-        try compiler.run()
-        let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        compiler.waitUntilExit()
-        try #require(compiler.terminationStatus == 0, "cc failed: \(diagnostics)")
+        // cc runs (and is waited for) off the cooperative pool.
+        let (status, diagnostics) = try await offPool { () throws -> (Int32, String) in
+            let compiler = Process()
+            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            compiler.arguments = [
+                "cc", "-shared", "-fPIC", "-fvisibility=hidden", "-O2", "-Wall", "-Werror",
+                "-I", packageRoot + "/Sources/PluginABI/include", "-o", library, source,
+            ]
+            let errors = Pipe()
+            compiler.standardError = errors
+            try compiler.run()
+            let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            compiler.waitUntilExit()
+            return (compiler.terminationStatus, diagnostics)
+        }
+        try #require(status == 0, "cc failed: \(diagnostics)")
 
-        let plugin = try PluginLoader.load(path: library)
+        let plugin = try await loadPlugin(library)
         #expect(plugin.info.id == "org.example.hello")
         #expect(plugin.info.buildSignature == PluginLoader.platformSignature)
         #expect(plugin.info.jobTypes == ["hello.greet"])
 
         // Beside our own plugins, in one set and one process.
         var plugins = PluginSet()
-        try plugins.add(PluginLoader.load(path: builtPlugin("FixtureSwiftEcho")), as: "swift")
+        try plugins.add(await loadPlugin(builtPlugin("FixtureSwiftEcho")), as: "swift")
         try plugins.add(plugin, as: "hello")
 
         let instance = try plugin.start(name: "hello", configJSON: "{}", logger: .silent)

@@ -64,7 +64,8 @@ public struct RequestedBook: Sendable, Equatable {
 /// ISBN-10 equal to its ISBN-13); else title and author, normalised (case,
 /// punctuation, accents, a leading article, bracketed parts, series and
 /// edition noise such as "Unabridged" or "Book 3", and a subtitle unless
-/// both titles have one), scored
+/// both titles have one), numbers required alike when both titles have
+/// some (volumes differ by them), scored
 /// 0.7 × title similarity + 0.3 × author similarity (Dice on character
 /// bigrams) and accepted from 0.7 when the author alone is at least 0.5 alike.
 /// A differing ASIN does not rule a title match out: a library often tags
@@ -99,6 +100,13 @@ public enum LibraryMatcher {
 
     /// The title-and-author score, or nil when the authors are too unlike.
     public static func similarity(_ request: RequestedBook, _ item: LibraryBook) -> Double? {
+        // Numbers tell volumes apart ("Book 1" is not "Book 3", "The 7 Habits"
+        // not "The 8th Habit"): when both titles carry numbers outside
+        // brackets, they must carry the same ones. One side alone may have
+        // them (a series' place, a year in brackets).
+        let requestNumbers = numbers(in: request.title)
+        let itemNumbers = numbers(in: item.title)
+        if !requestNumbers.isEmpty, !itemNumbers.isEmpty, requestNumbers != itemNumbers { return nil }
         // A subtitle counts when both have one ("Mistborn: The Final Empire"
         // is not "Mistborn: The Well of Ascension"), and is left out when
         // only one side has it ("The Name of the Wind" is its own
@@ -116,6 +124,12 @@ public enum LibraryMatcher {
             guard author >= 0.5 else { return nil }
         }
         return 0.7 * title + 0.3 * author
+    }
+
+    /// The whole numbers written in `title` outside brackets ("Book 001" → 1, "50th" → 50).
+    static func numbers(in title: String) -> Set<Int> {
+        let outside = title.replacingOccurrences(of: #"[\(\[\{][^\)\]\}]*[\)\]\}]"#, with: " ", options: .regularExpression)
+        return Set(outside.matches(of: /[0-9]+/).compactMap { Int($0.output) })
     }
 
     static func normalizedASIN(_ asin: String?) -> String? {

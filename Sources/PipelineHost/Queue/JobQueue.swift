@@ -173,6 +173,11 @@ public final class JobQueue: Sendable {
         return Array((replies[0].elements + replies[1].elements).compactMap(\.text).prefix(limit))
     }
 
+    /// The ids of the jobs some host is running now.
+    public func activeJobIDs() async throws(RedisError) -> [String] {
+        try await client.send(["LRANGE", key("active"), "0", "-1"]).elements.compactMap(\.text)
+    }
+
     /// How many jobs are in each state.
     public func counts() async throws(RedisError) -> [JobSnapshot.State: Int] {
         let replies = try await client.pipeline([

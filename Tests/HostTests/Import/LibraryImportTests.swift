@@ -168,6 +168,31 @@ import Testing
         #expect(scene.libraryFiles.count == 3)
     }
 
+    @Test func aTemporaryFileLeftByAKilledImportIsRemovedByTheNextOne() async throws {
+        let scene = try Scene()
+        try scene.file("01.mp3")
+        let folder = scene.library + "/Jane Austen/Emma B0001"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // A process that has exited: what a host killed with SIGKILL mid-copy leaves.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let host = LibraryWriter.hostName
+        let abandoned = ".import-\(host)-\(gone.processIdentifier)-1f0e.part"
+        let running = ".import-\(host)-\(getpid())-2a1b.part"
+        let elsewhereFresh = ".import-otherhost-12-3c2d.part"
+        let elsewhereOld = ".import-otherhost-13-4d3e.part"
+        for name in [abandoned, running, elsewhereFresh, elsewhereOld] {
+            try Data("half".utf8).write(to: URL(fileURLWithPath: folder + "/" + name))
+        }
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3 * 86_400)], ofItemAtPath: folder + "/" + elsewhereOld)
+        _ = try await scene.run()
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(left == [running, elsewhereFresh, "01.mp3"].sorted(), "a live writer's file and a fresh one from elsewhere stay")
+    }
+
     @Test func hardLinksShareTheSeedingCopyWithoutChangingIt() async throws {
         let scene = try Scene()
         let data = try scene.file("01.m4b")

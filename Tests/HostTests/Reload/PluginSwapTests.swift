@@ -9,10 +9,9 @@ import Testing
 /// flight finishes on Plex; the jobs after it run on Audiobookshelf; every
 /// request reaches `available`; the job events say which plugin ran each job.
 @Suite struct PluginSwapTests {
-    static func config(redis: String, prefix: String, postgres: String, schema: String, library: any LibraryServerStandIn) -> String {
+    static func config(_ stores: HostProcessStores, library: any LibraryServerStandIn) -> String {
         """
-        redis: {url: "\(redis)", prefix: \(prefix)}
-        postgres: {url: "\(postgres)", schema: \(schema)}
+        \(stores.storesYAML)
         queue: {drain_delay: 1s}
         plugins:
           library: {path: \(library.pluginFile), config: {\(library.pluginConfig(timeoutSeconds: 20, extra: "page_size: 1"))}}
@@ -29,13 +28,8 @@ import Testing
     }
 
     @Test func movingTheLibraryJobsFromPlexToAudiobookshelfOnSIGHUPLosesNoRequest() async throws {
-        let redis = try RedisServer()
-        let server = try await PostgresServer.start()
-        let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
-        let prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
-        let postgres = try server.client(schema: schema)
-        let directory = try TemporaryDirectory()
-        let library = directory.path + "/library"
+        let stores = try await HostProcessStores()
+        let (postgres, directory, library) = (stores.postgres, stores.directory, stores.library)
         try Self.addBook("Emma", to: library)
         let plex = try await PlexStandIn()
         let audiobookshelf = try await AudiobookshelfStandIn()
@@ -44,22 +38,21 @@ import Testing
         plex.faults.slow(.seconds(3))
 
         let file = try directory.write(
-            "pipeline.yaml", Self.config(redis: redis.url, prefix: prefix, postgres: server.url, schema: schema, library: plex))
+            "pipeline.yaml", Self.config(stores, library: plex))
         let host = try HostProcess(config: file, hostID: "swapper", directory: directory)
-        try await eventually("schema ready", timeout: .seconds(30)) { (try? await postgres.query("SELECT count(*) FROM requests")) != nil }
+        try await stores.waitForSchema()
         let ledger = RequestLedger(client: postgres)
         var requests: [String: String] = [:]
         for title in ["Emma", "Persuasion", "Sense and Sensibility"] {
             requests[title] = try await ledger.create(title: title, author: "Jane Austen", status: .downloaded).id
         }
-        let client = try testClient(redis)
-        let scans = JobQueue(name: "scan_library", prefix: prefix, client: client)
-        let checks = JobQueue(name: "library_recently_added_check", prefix: prefix, client: client)
+        let scans = try stores.queue("scan_library")
+        let checks = try stores.queue("library_recently_added_check")
         let scan = try await scans.add(dataJSON: "{}")
         try await eventually("the Plex scan is running") { try await scans.job(scan)?.state == .active }
 
         _ = try directory.write(
-            "pipeline.yaml", Self.config(redis: redis.url, prefix: prefix, postgres: server.url, schema: schema, library: audiobookshelf))
+            "pipeline.yaml", Self.config(stores, library: audiobookshelf))
         host.child.signal(SIGHUP)
         try await eventually("reloaded", timeout: .seconds(30)) { host.output.contains("configuration reloaded") }
         #expect(try await scans.job(scan)?.state == .active, "the swap came while Plex's scan was in flight")

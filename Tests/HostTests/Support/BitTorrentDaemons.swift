@@ -76,15 +76,12 @@ struct TorrentFixture {
         parent = directory.path + "/seed-\(unique)"
         let folder = parent + "/" + name
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? random.close() }
         for (index, size) in sizes.enumerated() {
-            var bytes = [UInt8](repeating: 0, count: size)
-            for offset in stride(from: 0, to: size, by: 8) {
-                var word = UInt64.random(in: .min ... .max)
-                withUnsafeBytes(of: &word) { raw in
-                    for byte in 0..<min(8, size - offset) { bytes[offset + byte] = raw[byte] }
-                }
-            }
-            try Data(bytes).write(to: URL(fileURLWithPath: folder + String(format: "/%02d - Chapter %d.mp3", index + 1, index + 1)))
+            let bytes = try random.read(upToCount: size) ?? Data()
+            guard bytes.count == size else { throw TestFailure("/dev/urandom gave \(bytes.count) of \(size) bytes") }
+            try bytes.write(to: URL(fileURLWithPath: folder + String(format: "/%02d - Chapter %d.mp3", index + 1, index + 1)))
         }
         totalBytes = sizes.reduce(0, +)
         torrentFile = directory.path + "/\(unique).torrent"
