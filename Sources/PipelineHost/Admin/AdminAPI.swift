@@ -14,6 +14,8 @@ import NIOCore
 public struct AdminAPI: Sendable {
     let runtime: PipelineRuntime
     let token: String
+    /// The admin page's sign-in sessions.
+    let sessions = AdminSessions()
 
     public init(runtime: PipelineRuntime, token: String) {
         self.runtime = runtime
@@ -39,6 +41,7 @@ public struct AdminAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: runtime.metrics.registry.emitToString())))
         }
+        AdminPage(runtime: runtime, token: token, sessions: sessions).register(on: router)
         let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
         api.get("admin/job-status/:id") { request, context in
             try await jobStatus(context.parameters.require("id"), type: request.uri.queryParameters["type"].map(String.init))
@@ -86,47 +89,9 @@ public struct AdminAPI: Sendable {
 
     func logs(_ request: Request) async throws -> Response {
         let postgres = try requirePostgres()
-        let query = request.uri.queryParameters
-        var conditions: [String] = []
-        var parameters: [String?] = []
-        func add(_ condition: String, _ value: String) {
-            parameters.append(value)
-            conditions.append(condition.replacingOccurrences(of: "?", with: "$\(parameters.count)"))
-        }
-        if let status = query["status"] { add("status = ?", String(status)) }
-        if let type = query["type"] { add("job_type = ?", String(type)) }
-        if let request = query["request"] { add("request_id = ?", String(request)) }
-        if let from = query["from"] { add("created_at >= ?::timestamptz", String(from)) }
-        if let to = query["to"] { add("created_at <= ?::timestamptz", String(to)) }
-        let page = max(1, Int(query["page"].map(String.init) ?? "") ?? 1)
-        let size = min(200, max(1, Int(query["pageSize"].map(String.init) ?? "") ?? 50))
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let total = try await postgres.query("SELECT count(*) FROM jobs \(filter)", parameters)
-        let rows = try await postgres.query(
-            """
-            SELECT job_id, job_type, status, created_at, started_at, completed_at, result::text, error_message,
-                attempts, max_attempts, request_id FROM jobs \(filter)
-            ORDER BY updated_at DESC LIMIT \(size) OFFSET \((page - 1) * size)
-            """, parameters)
-        var jobs: [LogEntry] = []
-        for index in 0..<rows.count {
-            let events = try await postgres.query(
-                """
-                SELECT level, context, message, metadata::text, created_at FROM job_events
-                WHERE job_type = $1 AND job_id = $2 ORDER BY created_at, id
-                """, [rows[index, "job_type"], rows[index, "job_id"]])
-            jobs.append(
-                LogEntry(
-                    job: JobView(rows, index), requestId: rows[index, "request_id"],
-                    events: (0..<events.count).map { event in
-                        EventView(
-                            level: events[event, "level"] ?? "", context: events[event, "context"] ?? "",
-                            message: events[event, "message"] ?? "", metadata: events[event, "metadata"],
-                            createdAt: events[event, "created_at"] ?? "")
-                    }))
-        }
-        return try Self.json(
-            LogsReply(success: true, page: page, pageSize: size, total: Int(total[0, "count"] ?? "0") ?? 0, jobs: jobs))
+        let filter = JobFilter(request.uri.queryParameters)
+        let (total, jobs) = try await AdminQueries(postgres: postgres).jobs(filter, withEvents: true)
+        return try Self.json(LogsReply(success: true, page: filter.page, pageSize: filter.pageSize, total: total, jobs: jobs))
     }
 
     func schedules() async throws -> Response {
@@ -353,6 +318,8 @@ struct JobView: Encodable {
     var errorMessage: String?
     var attempts: Int
     var maxAttempts: Int?
+    /// The host that ran it last, when the history knows.
+    var host: String?
 
     init(_ rows: PostgresRows, _ index: Int) {
         id = rows[index, "job_id"] ?? ""
@@ -365,6 +332,7 @@ struct JobView: Encodable {
         errorMessage = rows[index, "error_message"]
         attempts = Int(rows[index, "attempts"] ?? "0") ?? 0
         maxAttempts = rows[index, "max_attempts"].flatMap(Int.init)
+        host = rows[index, "host"]
     }
 }
 
