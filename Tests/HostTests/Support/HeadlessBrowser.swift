@@ -19,8 +19,8 @@ final class HeadlessBrowser: @unchecked Sendable {
         directory = try TemporaryDirectory()
         let port = try RedisServer.freePort()
         driver = Process()
-        driver.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        driver.arguments = [try BitTorrentTools.executable("chromedriver"), "--port=\(port)", "--allowed-ips=127.0.0.1"]
+        driver.executableURL = URL(fileURLWithPath: try BitTorrentTools.executable("chromedriver"))
+        driver.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
         driver.environment = ["HOME": directory.path, "PATH": "/usr/bin:/bin"]
         FileManager.default.createFile(atPath: directory.path + "/chromedriver.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.path + "/chromedriver.log"))
@@ -61,11 +61,20 @@ final class HeadlessBrowser: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
     }
 
-    deinit { if driver.isRunning { driver.terminate() } }
+    /// A test that failed before ``quit()`` still ends the browser: the
+    /// session is deleted (chromedriver then stops Chromium) before the driver.
+    deinit {
+        if driver.isRunning {
+            let url = URL(string: base + "/session/" + session)!
+            LoopbackHTTP.sendBlocking("DELETE", url)
+            // chromedriver does not stop on SIGTERM.
+            kill(driver.processIdentifier, SIGKILL)
+        }
+    }
 
     func quit() async {
         _ = try? await Self.call("DELETE", base + "/session/\(session)", nil)
-        if driver.isRunning { driver.terminate() }
+        if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
     }
 
     func open(_ url: String) async throws {
@@ -152,10 +161,21 @@ final class HeadlessBrowser: @unchecked Sendable {
 /// chromedriver: FoundationNetworking's client fails on its answers
 /// ("Failed writing header"). Runs on a thread of its own.
 enum LoopbackHTTP {
+    /// One request on the calling thread, answer ignored (for clean-up).
+    static func sendBlocking(_ method: String, _ url: URL) {
+        _ = try? exchange(method, url, body: nil)
+    }
+
     static func send(_ method: String, _ url: String, body: Data?) async throws -> (status: Int, body: Data) {
-        guard let parsed = URL(string: url), let port = parsed.port else { throw TestFailure("bad URL \(url)") }
+        guard let parsed = URL(string: url) else { throw TestFailure("bad URL \(url)") }
+        return try await onOwnThread { try exchange(method, parsed, body: body) }
+    }
+
+    private static func exchange(_ method: String, _ parsed: URL, body: Data?) throws -> (status: Int, body: Data) {
+        let url = parsed.absoluteString
+        guard let port = parsed.port else { throw TestFailure("bad URL \(url)") }
         let path = parsed.path.isEmpty ? "/" : parsed.path
-        return try await onOwnThread {
+        do {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw TestFailure("socket() failed") }
             defer { close(fd) }
