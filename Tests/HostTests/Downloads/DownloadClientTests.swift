@@ -283,8 +283,13 @@ import Testing
         try await eventually("Transmission reports the tracker error", every: .milliseconds(100)) {
             try await transmission.torrent(fixture.infoHash, fields: ["error"])?["error"]?.intValue == 2
         }
-        let monitorID = try #require(
-            try await pipeline.postgres.query("SELECT job_id FROM jobs WHERE job_type = 'monitor_download'").rows.first?[0] ?? nil)
+        // The history lags Redis a little: wait for the monitor's row.
+        var monitorRow: String?
+        try await eventually("the monitor's history row") {
+            monitorRow = try await pipeline.postgres.query("SELECT job_id FROM jobs WHERE job_type = 'monitor_download'").rows.first?[0] ?? nil
+            return monitorRow != nil
+        }
+        let monitorID = try #require(monitorRow)
         func polls() async throws -> Int {
             let data = try await pipeline.runtime.queues["monitor_download"]!.job(monitorID)?.dataJSON ?? "{}"
             return Int(try JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))["monitor"]?["stall_count"]?.intValue ?? 0)

@@ -20,7 +20,11 @@ final class PostgresServer: @unchecked Sendable {
     /// waiting for them suspends and never blocks the two threads of the
     /// cooperative pool, which would stall every other test meanwhile (their
     /// servers' start-up deadlines ran out behind a slow initdb).
-    private static let launch = Task<PostgresServer, any Error> { try await onOwnThread { try PostgresServer(durable: false) } }
+    private static let launch = Task<PostgresServer, any Error> {
+        let server = try await onOwnThread { try PostgresServer(durable: false) }
+        try server.stopWhenThisProcessEnds()
+        return server
+    }
 
     static func start() async throws -> PostgresServer { try await launch.value }
 
@@ -38,6 +42,18 @@ final class PostgresServer: @unchecked Sendable {
     func halt() async {
         _ = try? await onOwnThread { self.stop() }
     }
+
+    /// The shared cluster is a static, never deinitialised: a small watcher
+    /// process stops it and removes its files once the test process is gone,
+    /// however it ends (killed by a timeout included).
+    private func stopWhenThisProcessEnds() throws {
+        let stop = (runAs + ["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"])
+            .map { "'\($0)'" }.joined(separator: " ")
+        let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stop) >/dev/null 2>&1; rm -rf '\(directory)'"
+        watcher = try ChildProcess("/bin/sh", ["-c", script], environment: ["PATH": "/usr/bin:/bin"], logFile: "/dev/null")
+    }
+
+    private var watcher: ChildProcess?
 
     /// Whether commits survive a crash (slower); the shared cluster trades that for speed.
     let durable: Bool
