@@ -108,34 +108,7 @@ public struct JobContext: @unchecked Sendable {
     }
 
     /// One book a library backend lists, for ``reportLibrary(backend:items:complete:)``.
-    public struct LibraryItem: Sendable, Encodable {
-        public var id: String
-        public var title: String
-        public var author: String?
-        public var asin: String?
-        public var isbn: String?
-        public var path: String?
-        /// ISO 8601.
-        public var addedAt: String?
-
-        public init(
-            id: String, title: String, author: String? = nil, asin: String? = nil, isbn: String? = nil, path: String? = nil,
-            addedAt: String? = nil
-        ) {
-            self.id = id
-            self.title = title
-            self.author = author
-            self.asin = asin
-            self.isbn = isbn
-            self.path = path
-            self.addedAt = addedAt
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case id, title, author, asin, isbn, path
-            case addedAt = "added_at"
-        }
-    }
+    public typealias LibraryItem = LibraryBook
 
     /// Reports the books a library backend lists (`complete`: the whole
     /// library, so the host removes the backend's items not in it). Once the

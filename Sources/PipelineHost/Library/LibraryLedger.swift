@@ -1,3 +1,4 @@
+import PipelinePayloads
 import Foundation
 
 /// A library report's JSON, read.

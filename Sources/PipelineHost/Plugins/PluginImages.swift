@@ -59,12 +59,6 @@ enum PluginImages {
         return copy
     }
 
-    /// Whether the file at `path` is a build other than the one first opened from it.
-    static func isNewBuild(_ path: String) -> Bool {
-        guard let identity = FileIdentity(path: path) else { return false }
-        return opened.withLock { $0[path].map { $0.first != identity } ?? false }
-    }
-
     /// The identity of the file at `path` now, for telling builds apart.
     static func identity(of path: String) -> FileIdentity? { FileIdentity(path: path) }
 }

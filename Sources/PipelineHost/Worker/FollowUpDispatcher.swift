@@ -1,3 +1,4 @@
+import PipelinePayloads
 import Foundation
 import Logging
 
