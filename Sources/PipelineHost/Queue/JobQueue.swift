@@ -173,6 +173,16 @@ public final class JobQueue: Sendable {
         return Array((replies[0].elements + replies[1].elements).compactMap(\.text).prefix(limit))
     }
 
+    /// The ids of the jobs that finished (completed or failed) between `from`
+    /// and `to`, in milliseconds since the epoch: the sets are scored by finish time.
+    func finishedJobIDs(from: Int64, to: Int64, limit: Int) async throws(RedisError) -> [String] {
+        let range = [String(from), String(to), "LIMIT", "0", String(limit)]
+        let replies = try await client.pipeline([
+            ["ZRANGEBYSCORE", key("completed")] + range, ["ZRANGEBYSCORE", key("failed")] + range,
+        ])
+        return (replies[0].elements + replies[1].elements).compactMap(\.text)
+    }
+
     /// The ids of the jobs some host is running now.
     public func activeJobIDs() async throws(RedisError) -> [String] {
         try await client.send(["LRANGE", key("active"), "0", "-1"]).elements.compactMap(\.text)

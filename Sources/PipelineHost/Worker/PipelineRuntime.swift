@@ -307,9 +307,9 @@ public final class PipelineRuntime: Service, Sendable {
         }
     }
 
-    /// Rows that say a job is still running while Redis has finished it:
-    /// what a host killed between finishing a job and writing its history
-    /// leaves. Looked for at start and then every stalled interval, among
+    /// Rows that say a job is still running while Redis has finished it, and
+    /// jobs Redis finished that have no row: what a host killed between
+    /// finishing a job and writing its history leaves. Looked for at start and then every stalled interval, among
     /// rows older than a lock; a job Redis holds as completed or failed is
     /// final, so the repair never moves a row the wrong way.
     private func repairHistory(_ postgres: PostgresClient, _ jobHistory: JobHistory) async {
@@ -323,9 +323,11 @@ public final class PipelineRuntime: Service, Sendable {
                     SELECT job_type, job_id FROM jobs WHERE status IN ('active', 'stuck')
                     AND updated_at < now() - make_interval(secs => $1::double precision) ORDER BY updated_at LIMIT 500
                     """, [String(age)])
+                var candidates = rows.rows.compactMap { row in row[0].flatMap { type in row[1].map { (type, $0) } } }
+                candidates += try await finishedWithoutRow(postgres, olderThan: age)
                 var repaired = 0
-                for row in rows.rows {
-                    guard let type = row[0], let id = row[1], let queue = queues[type],
+                for (type, id) in candidates {
+                    guard let queue = queues[type],
                         let snapshot = try? await queue.job(id), snapshot.state == .completed || snapshot.state == .failed
                     else { continue }
                     await jobHistory.reconciled(jobType: type, snapshot: snapshot)
@@ -337,6 +339,30 @@ public final class PipelineRuntime: Service, Sendable {
             }
             try? await Task.sleep(for: max(.seconds(1), configuration.queue.stalledInterval))
         }
+    }
+
+    /// Jobs Redis finished in the last ten minutes (but longer ago than
+    /// `olderThan` seconds) that have no history row at all: a host killed
+    /// before it wrote even the start of a job it ran to the end (jobs added
+    /// by other BullMQ clients have no row before they start).
+    private func finishedWithoutRow(_ postgres: PostgresClient, olderThan age: Double) async throws -> [(String, String)] {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var missing: [(String, String)] = []
+        for (type, queue) in queues {
+            let ids = try await queue.finishedJobIDs(from: now - 600_000, to: now - Int64(age * 1000), limit: 500)
+            guard !ids.isEmpty else { continue }
+            let known = try await postgres.query(
+                "SELECT job_id FROM jobs WHERE job_type = $1 AND job_id = ANY($2::text[])",
+                [type, "{" + ids.map(Self.arrayElement).joined(separator: ",") + "}"])
+            let present = Set(known.rows.compactMap { $0[0] })
+            missing += ids.filter { !present.contains($0) }.map { (type, $0) }
+        }
+        return missing
+    }
+
+    /// `text` as an element of a PostgreSQL array literal: quoted, with `\\` and `"` escaped.
+    static func arrayElement(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// The scheduler of this host's schedules, when postgres.enabled.
