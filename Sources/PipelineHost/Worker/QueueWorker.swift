@@ -30,6 +30,9 @@ final class QueueWorker: Sendable {
     private let state = Mutex(State())
     /// Jobs this worker finished in Redis, by outcome: for metrics and benchmarks.
     let counters: JobCounters
+    /// The plugin as the event log names it: `library (org.pipeline.library.plex 0.6.0, libLibraryPlex.so)`,
+    /// made once rather than for every job.
+    let pluginLabel: String
     private let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
     /// Finished when ``run()`` returns.
@@ -78,6 +81,8 @@ final class QueueWorker: Sendable {
         self.followUps = followUps
         self.history = history
         counters = JobCounters(jobType: settings.name, metrics: metrics)
+        pluginLabel =
+            "\(plugin.name) (\(plugin.plugin.info.id) \(plugin.plugin.info.version), \((plugin.plugin.path as NSString).lastPathComponent))"
         var logger = logger
         logger[metadataKey: "job_type"] = "\(settings.name)"
         self.logger = logger
@@ -85,10 +90,6 @@ final class QueueWorker: Sendable {
         (ended, end) = AsyncStream.makeStream(of: Void.self)
     }
 
-    /// The plugin as the event log names it: `library (org.pipeline.library.plex 0.6.0, /path/libLibraryPlex.so)`.
-    var pluginLabel: String {
-        "\(plugin.name) (\(plugin.plugin.info.id) \(plugin.plugin.info.version), \((plugin.plugin.path as NSString).lastPathComponent))"
-    }
 
     /// The jobs running now.
     var runningCount: Int { state.withLock { $0.running.count } }
