@@ -76,7 +76,7 @@ var targets: [Target] = [
     .target(
         name: "PipelineHost",
         dependencies: [
-            "PluginABI", "PipelineJSON", "PipelinePayloads", "TextMatching", "CHiredis", "CLibPQ", "CLibYAML",
+            "PluginABI", "PipelineJSON", "PipelinePayloads", "TextMatching", "CheckedArithmetic", "CHiredis", "CLibPQ", "CLibYAML",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,10 +98,15 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
 
     // What a Swift plugin author builds on: entry-point export, JSON, outcomes.
-    .target(name: "PluginKit", dependencies: ["PluginABI", "PipelineJSON", "PipelinePayloads"], swiftSettings: swiftSettings),
+    .target(
+        name: "PluginKit", dependencies: ["PluginABI", "PipelineJSON", "PipelinePayloads", "CheckedArithmetic"],
+        swiftSettings: swiftSettings),
 
     // JSONValue, shared by the host and PluginKit.
     .target(name: "PipelineJSON", swiftSettings: swiftSettings),
+
+    // Conversions and arithmetic that never trap, for outside numbers (host and plugin kits).
+    .target(name: "CheckedArithmetic", swiftSettings: swiftSettings),
 
     // The payloads the pipeline's job types hand each other.
     .target(name: "PipelinePayloads", dependencies: ["PipelineJSON"], swiftSettings: swiftSettings),
@@ -120,13 +125,15 @@ var targets: [Target] = [
 
     // What a library-backend plugin author builds on: the backend interface
     // and the library jobs written once over it.
-    .target(name: "LibraryBackendKit", dependencies: ["PluginKit", "PluginHTTP"], swiftSettings: swiftSettings),
+    .target(name: "LibraryBackendKit", dependencies: ["PluginKit", "PluginHTTP", "CheckedArithmetic"], swiftSettings: swiftSettings),
 
     // What a download-client plugin author builds on: the client interface and
     // the download and monitor jobs written once over it.
     .target(
         name: "DownloadClientKit",
-        dependencies: ["PluginKit", "PluginHTTP", "PipelinePayloads", .product(name: "Crypto", package: "swift-crypto")],
+        dependencies: [
+            "PluginKit", "PluginHTTP", "PipelinePayloads", "CheckedArithmetic", .product(name: "Crypto", package: "swift-crypto"),
+        ],
         swiftSettings: swiftSettings),
 
     // Prowlarr, Plex and Audiobookshelf as the real servers answer, quirks
@@ -160,11 +167,11 @@ var targets: [Target] = [
 /// What each shipped plugin builds on beyond PluginABI and PluginKit.
 let shippedPluginDependencies: [String: [Target.Dependency]] = [
     "DownloadQBittorrent": ["DownloadClientKit", "PluginHTTP"],
-    "DownloadTransmission": ["DownloadClientKit", "PluginHTTP"],
+    "DownloadTransmission": ["DownloadClientKit", "PluginHTTP", "CheckedArithmetic"],
     "OrganizeFiles": ["LibraryImport", "PipelinePayloads"],
     "LibraryPlex": ["LibraryBackendKit", "PluginHTTP"],
     "LibraryABS": ["LibraryBackendKit", "PluginHTTP"],
-    "SearchProwlarr": ["ReleaseSearch", "PluginHTTP", "PipelinePayloads"],
+    "SearchProwlarr": ["ReleaseSearch", "PluginHTTP", "PipelinePayloads", "CheckedArithmetic"],
 ]
 
 for name in shippedPlugins {

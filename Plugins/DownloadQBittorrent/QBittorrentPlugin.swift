@@ -163,7 +163,7 @@ actor QBittorrentAPI {
         base = settings.url
         username = settings.username
         password = settings.password
-        http = HTTPClient(timeout: settings.requestTimeout)
+        http = HTTPClient(timeout: settings.requestTimeout, maximumBodyBytes: settings.maxResponseBytes)
     }
 
     func info(_ hash: String) async throws(DownloadClientError) -> QBittorrentTorrent? {

@@ -1,3 +1,4 @@
+import CheckedArithmetic
 import DownloadClientKit
 import Foundation
 import PluginHTTP
@@ -79,7 +80,7 @@ struct TransmissionClient: DownloadClient {
     }
 
     static func status(_ torrent: JSONValue, hash: String) -> DownloadStatus {
-        func int(_ key: String) -> Int64? { torrent[key]?.doubleValue.map { Int64($0) } }
+        func int(_ key: String) -> Int64? { torrent[key]?.doubleValue.flatMap { $0.isNaN ? nil : Int64(saturating: $0) } }
         func double(_ key: String) -> Double? { torrent[key]?.doubleValue }
         let name = torrent["name"]?.stringValue ?? hash
         let error = int("error") ?? 0
@@ -133,7 +134,7 @@ actor TransmissionRPC {
         authorization =
             settings.username.isEmpty
             ? nil : "Basic " + Data("\(settings.username):\(settings.password)".utf8).base64EncodedString()
-        http = HTTPClient(timeout: settings.requestTimeout)
+        http = HTTPClient(timeout: settings.requestTimeout, maximumBodyBytes: settings.maxResponseBytes)
     }
 
     /// Calls `method` and returns its `arguments`.

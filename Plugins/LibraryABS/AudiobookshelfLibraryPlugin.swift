@@ -40,7 +40,7 @@ struct AudiobookshelfServer: LibraryBackend {
             return JobContext.LibraryItem(
                 id: item.id, title: fullTitle, author: metadata.authorName, asin: metadata.asin, isbn: metadata.isbn,
                 path: item.path,
-                addedAt: item.addedAt.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: $0 / 1000)) })
+                addedAt: item.addedAt.flatMap { LibraryDates.iso8601(epochSeconds: $0 / 1000) })
         }
         return LibraryPage(books: books, listed: listing.results.count, total: listing.total)
     }

@@ -38,7 +38,7 @@ struct PlexServer: LibraryBackend {
             JobContext.LibraryItem(
                 id: album.ratingKey, title: album.title, author: album.parentTitle ?? album.originalTitle,
                 asin: Self.asin(inGUID: album.guid),
-                addedAt: album.addedAt.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) })
+                addedAt: album.addedAt.flatMap { LibraryDates.iso8601(epochSeconds: Double($0)) })
         }
         return LibraryPage(books: books, listed: albums.count, total: container.totalSize ?? container.size ?? albums.count)
     }

@@ -32,9 +32,11 @@ struct OrganizeFilesPlugin: PipelinePlugin {
         var maxImportAttempts: Int?
         var retryBatch: Int?
         var scanAfterImport: Bool?
+        var importRoots: [String]?
 
         enum CodingKeys: String, CodingKey {
             case mode
+            case importRoots = "import_roots"
             case retryBatch = "retry_batch"
             case scanAfterImport = "scan_after_import"
             case libraryRoot = "library_root"
@@ -49,6 +51,8 @@ struct OrganizeFilesPlugin: PipelinePlugin {
     let maxImportAttempts: Int
     let retryBatch: Int
     let scanAfterImport: Bool
+    /// Where downloads may be imported from; nothing outside them is read.
+    let importRoots: ImportRoots
 
     init(configuration: PluginConfiguration, host: PluginHost) throws {
         let settings = try configuration.decode(Settings.self)
@@ -66,6 +70,13 @@ struct OrganizeFilesPlugin: PipelinePlugin {
             throw PluginError.permanent("bad plugin config: retry_batch must be from 1 to \(RequestQuery.maximumLimit)")
         }
         scanAfterImport = settings.scanAfterImport ?? false
+        let roots = (settings.importRoots ?? []).filter { !$0.isEmpty }
+        guard !roots.isEmpty, roots.allSatisfy({ $0.hasPrefix("/") }) else {
+            throw PluginError.permanent(
+                "bad plugin config: import_roots must list the absolute folders downloads are imported from (the download "
+                    + "clients' save paths as this host sees them, such as [/srv/downloads]); nothing outside them is imported")
+        }
+        importRoots = ImportRoots(roots)
     }
 
     /// `validate --probe`: the library root is there.
@@ -117,10 +128,11 @@ struct OrganizeFilesPlugin: PipelinePlugin {
         }
         do throws(ImportError) {
             let writer = try LibraryWriter(root: libraryRoot)
-            let found = try AudiobookFiles(at: payload.downloadPath)
+            let source = try importRoots.confine(payload.downloadPath)
+            let found = try AudiobookFiles(at: source)
             for line in found.skipped { context.log(.warn, "passed over \(line)") }
             let importer = AudiobookImport(values: Self.values(payload.book), template: template, mode: mode)
-            let outcome = try importer.run(found, from: payload.downloadPath, into: writer)
+            let outcome = try importer.run(found, from: payload.downloadPath, into: writer, isCancelled: { context.isCancelled })
             let counts = Dictionary(grouping: outcome.files, by: \.placement).mapValues(\.count)
             context.log(
                 .info,

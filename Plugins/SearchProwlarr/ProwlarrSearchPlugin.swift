@@ -73,13 +73,23 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         let settings = try configuration.decode(Settings.self)
         guard let url = URL.serverBase(settings.url)
         else { throw PluginError.permanent("bad plugin config: url '\(settings.url)' is not a URL such as http://127.0.0.1:9696") }
-        prowlarr = ProwlarrAPI(
-            base: url, apiKey: settings.apiKey ?? "", timeout: .milliseconds(Int64((settings.requestTimeoutSeconds ?? 60) * 1000)))
+        let timeout = settings.requestTimeoutSeconds ?? 60
+        guard timeout > 0, timeout <= 3_600 else {
+            throw PluginError.permanent("bad plugin config: request_timeout_seconds must be above 0 and at most 3600")
+        }
+        prowlarr = ProwlarrAPI(base: url, apiKey: settings.apiKey ?? "", timeout: .milliseconds(Int64(timeout * 1000)))
         categories = settings.categories ?? [3030]
         indexerIDs = settings.indexerIDs ?? []
         minSeeders = settings.minSeeders ?? 1
-        indexerBonus = Dictionary(uniqueKeysWithValues: (settings.indexerBonus ?? [:]).compactMap { key, value in Int(key).map { ($0, value) } })
+        let bonuses = settings.indexerBonus ?? [:]
+        guard bonuses.values.allSatisfy({ $0.isFinite && (-1_000...1_000).contains($0) }) else {
+            throw PluginError.permanent("bad plugin config: every indexer_bonus must be a number from -1000 to 1000")
+        }
+        indexerBonus = Dictionary(uniqueKeysWithValues: bonuses.compactMap { key, value in Int(key).map { ($0, value) } })
         maxAlternates = settings.maxAlternates ?? 9
+        guard (0...50).contains(maxAlternates) else {
+            throw PluginError.permanent("bad plugin config: max_alternates must be from 0 to 50")
+        }
         retryBatch = settings.retryBatch ?? 50
         guard (1...RequestQuery.maximumLimit).contains(retryBatch) else {
             throw PluginError.permanent("bad plugin config: retry_batch must be from 1 to \(RequestQuery.maximumLimit)")
@@ -180,7 +190,7 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         let next = DownloadTorrentPayload(requestID: requestID, book: payload.book, release: chosen[0], alternates: Array(chosen.dropFirst()))
         try context.enqueue("download_torrent", payload: next)
         context.log(
-            .info, "chose '\(chosen[0].title)' (score \(Int(accepted[0].1.final.rounded()))) with \(chosen.count - 1) alternate(s)")
+            .info, "chose '\(chosen[0].title)' (score \(String(format: "%.0f", accepted[0].1.final))) with \(chosen.count - 1) alternate(s)")
         return .done(["release": .string(chosen[0].title), "score": .double(accepted[0].1.final), "alternates": .int(Int64(chosen.count - 1))])
     }
 

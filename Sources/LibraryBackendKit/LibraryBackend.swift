@@ -40,10 +40,12 @@ public struct LibraryPage: Sendable {
     /// How many items the whole listing has.
     public var total: Int
 
+    /// The server's figures are held to 0...Int32.max (a server's answer is
+    /// outside input; paging adds them up).
     public init(books: [JobContext.LibraryItem], listed: Int, total: Int) {
         self.books = books
-        self.listed = listed
-        self.total = total
+        self.listed = min(max(0, listed), Int(Int32.max))
+        self.total = min(max(0, total), Int(Int32.max))
     }
 }
 
@@ -89,12 +91,15 @@ public struct LibraryBackendSettings: Decodable, Sendable {
         pageSize = try container.decodeIfPresent(Int.self, forKey: .pageSize) ?? 100
         scanSettleSeconds = try container.decodeIfPresent(Double.self, forKey: .scanSettleSeconds) ?? 30
         requestTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? 30
-        guard recentlyAdded >= 1, pageSize >= 1, scanSettleSeconds >= 0, requestTimeoutSeconds > 0 else {
+        guard (1...10_000).contains(recentlyAdded), (1...10_000).contains(pageSize), (0...86_400).contains(scanSettleSeconds),
+            requestTimeoutSeconds > 0, requestTimeoutSeconds <= 3_600
+        else {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: [],
                     debugDescription:
-                        "recently_added and page_size must be at least 1, scan_settle_seconds at least 0, request_timeout_seconds above 0"))
+                        "recently_added and page_size must be from 1 to 10000, scan_settle_seconds from 0 to 86400, "
+                        + "request_timeout_seconds above 0 and at most 3600"))
         }
     }
 
@@ -153,5 +158,15 @@ extension LibraryBackend {
         default:
             throw PluginError.transient("\(displayName) answered \(response.status) to \(method) \(route): \(response.excerpt)")
         }
+    }
+}
+
+/// Times as library servers report them, written as ISO 8601.
+public enum LibraryDates {
+    /// `seconds` since the epoch as ISO 8601, when it is a time from 1970 to
+    /// 9999 (a server's figure is outside input: NaN or 1e300 gives nil).
+    public static func iso8601(epochSeconds seconds: Double) -> String? {
+        guard seconds.isFinite, (0...253_402_300_799).contains(seconds) else { return nil }
+        return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: seconds))
     }
 }

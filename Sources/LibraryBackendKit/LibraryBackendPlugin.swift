@@ -1,3 +1,4 @@
+import CheckedArithmetic
 import Foundation
 import PluginHTTP
 import PluginKit
@@ -64,7 +65,7 @@ public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
         }
         backend = try Backend(
             server: LibraryServerSettings(url: url, token: keys.token ?? "", libraryID: keys.libraryID ?? ""),
-            http: HTTPClient(timeout: .milliseconds(Int64(settings.requestTimeoutSeconds * 1000))))
+            http: HTTPClient(timeout: .milliseconds(Int64(saturating: settings.requestTimeoutSeconds * 1000))))
     }
 
     /// `validate --probe`: the server takes the credentials and the library is there.
@@ -89,16 +90,33 @@ public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
         }
     }
 
+    /// The most books one scan reads: a server that keeps answering pages
+    /// (a total it never reaches) is not read without end.
+    public static var maximumBooks: Int { 200_000 }
+
     private func scanAll(context: JobContext) async throws -> JobOutcome {
         var books: [JobContext.LibraryItem] = []
         var offset = 0
         var skipped = 0
+        var previousIDs: [String] = []
         while true {
             let page = try await backend.books(offset: offset, limit: settings.pageSize, newestFirst: false)
+            let ids = page.books.map(\.id)
+            // A server that ignores the offset answers the same page again: stop.
+            if !ids.isEmpty, ids == previousIDs {
+                context.log(.warn, "\(Backend.displayName) answered the same page twice (offset \(offset)); the listing ends here")
+                break
+            }
+            previousIDs = ids
             books += page.books
-            skipped += page.listed - page.books.count
-            offset += page.listed
-            if page.listed == 0 || offset >= page.total { break }
+            skipped += max(0, page.listed - page.books.count)
+            offset += max(0, page.listed)
+            if page.listed <= 0 || offset >= page.total { break }
+            guard books.count + skipped < Self.maximumBooks else {
+                return .fail(
+                    "\(Backend.displayName) lists more than \(Self.maximumBooks) items (it reports \(page.total)); "
+                        + "the scan stops there: check the library_id setting")
+            }
             try context.checkCancellation()
         }
         try context.reportLibrary(backend: Backend.backendName, items: books, complete: true)
@@ -110,7 +128,7 @@ public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
 
     private func refresh(path: String?, context: JobContext) async throws -> JobOutcome {
         try await backend.requestScan(path: path)
-        let settle = Duration.milliseconds(Int64(settings.scanSettleSeconds * 1000))
+        let settle = Duration.milliseconds(Int64(saturating: settings.scanSettleSeconds * 1000))
         do {
             try context.enqueue("library_recently_added_check", payload: JSONValue.object([:]), delay: settle)
         } catch {

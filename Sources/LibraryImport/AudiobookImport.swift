@@ -60,23 +60,28 @@ public struct AudiobookImport: Sendable {
     /// Imports `found` into the library under `writer`: every file, or, when
     /// one fails, none (the files this run placed are removed again).
     ///
+    /// - Parameter isCancelled: asked between files and between chunks of a
+    ///   copy; true stops the import (and removes what it placed).
     /// - Throws: ``ImportError/noAudioFiles(_:)`` when `found` has no audio.
-    public func run(_ found: AudiobookFiles, from downloadPath: String, into writer: LibraryWriter) throws(ImportError) -> Outcome {
+    public func run(
+        _ found: AudiobookFiles, from downloadPath: String, into writer: LibraryWriter, isCancelled: () -> Bool = { false }
+    ) throws(ImportError) -> Outcome {
         guard !found.audio.isEmpty else { throw .noAudioFiles(downloadPath) }
         let folder = try writer.makeFolder(folderComponents)
         // What a host killed mid-copy left here goes before this import writes.
         writer.removeAbandonedTemporaries(in: folder)
         let names = Self.targetNames(found.files)
         var placed: [(source: String, name: String, placement: LibraryWriter.Placement)] = []
-        do {
+        do throws(ImportError) {
             for (file, name) in zip(found.files, names) {
-                let result = try writer.place(file, as: name, in: folder, mode: mode)
+                if isCancelled() { throw .io("the import was cancelled") }
+                let result = try writer.place(file, as: name, in: folder, mode: mode, isCancelled: isCancelled)
                 placed.append((file.relativePath, result.name, result.placement))
             }
         } catch {
             for file in placed where file.placement != .alreadyThere { writer.remove(file.name, in: folder) }
             throw error
         }
-        return Outcome(folder: folder, files: placed)
+        return Outcome(folder: folder.path, files: placed)
     }
 }

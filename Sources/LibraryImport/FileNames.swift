@@ -15,46 +15,101 @@ public enum FileNames {
     public static let maxBytes = 255
 
     /// `text` made into one safe path component; `fallback` when nothing is left.
+    ///
+    /// The result is never hidden (a leading dot gets a `_` before it) and,
+    /// unless `fallback` is empty, never empty, whatever normalisation and
+    /// the cut to ``maxBytes`` did to it: a name of combining characters
+    /// alone, or one whose single character is longer than the limit, still
+    /// yields a visible name.
     public static func component(_ text: String, fallback: String = "_", keepingExtension: Bool = false) -> String {
         var cleaned = ""
+        var pendingSpace = false
         for scalar in text.precomposedStringWithCanonicalMapping.unicodeScalars {
-            if unsafeScalars.contains(scalar.value) || scalar.properties.generalCategory == .control
-                || scalar.properties.generalCategory == .format
+            let category = scalar.properties.generalCategory
+            if unsafeScalars.contains(scalar.value) || category == .control || category == .format || category == .unassigned
+                || category == .surrogate || category == .privateUse
             {
                 continue
             }
-            if replacedScalars.contains(scalar) {
-                cleaned.append(" ")
-            } else {
-                cleaned.unicodeScalars.append(scalar)
+            if replacedScalars.contains(scalar) || scalar.properties.isWhitespace || category == .lineSeparator
+                || category == .paragraphSeparator || category == .spaceSeparator
+            {
+                pendingSpace = !cleaned.isEmpty
+                continue
             }
+            if pendingSpace {
+                cleaned.unicodeScalars.append(" ")
+                pendingSpace = false
+            }
+            cleaned.unicodeScalars.append(scalar)
         }
-        let collapsed = cleaned.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        let trimmed = collapsed.trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+        let trimmed = trimDotsAndSpaces(cleaned)
         let name = trimmed.isEmpty ? fallback : trimmed
-        return truncated(name, keepingExtension: keepingExtension)
+        guard !name.isEmpty else { return "" }
+        return visible(truncated(name, keepingExtension: keepingExtension), keepingExtension: keepingExtension)
     }
 
-    /// `name` cut to ``maxBytes`` of UTF-8 on a character boundary; with
-    /// `keepingExtension`, the cut falls before the extension.
-    public static func truncated(_ name: String, keepingExtension: Bool) -> String {
-        guard name.utf8.count > maxBytes else { return name }
+    /// `name` with `_` before it when it would be hidden or is empty, cut
+    /// again to ``maxBytes`` if that made it longer.
+    static func visible(_ name: String, keepingExtension: Bool) -> String {
+        guard name.isEmpty || name.hasPrefix(".") else { return name }
+        let prefixed = "_" + name
+        guard prefixed.utf8.count > maxBytes else { return prefixed }
+        return "_" + truncated(name, keepingExtension: keepingExtension, budget: maxBytes - 1)
+    }
+
+    /// `name` cut to ``maxBytes`` of UTF-8 on a character boundary (on a
+    /// scalar boundary when a single character is longer than that); with
+    /// `keepingExtension`, the cut falls before the extension. The stem is
+    /// never cut to nothing: `_` stands for it then.
+    public static func truncated(_ name: String, keepingExtension: Bool, budget total: Int = maxBytes) -> String {
+        guard name.utf8.count > total else { return name }
         var stem = name
         var suffix = ""
-        if keepingExtension, let dot = name.lastIndex(of: "."), name.distance(from: dot, to: name.endIndex) <= 10 {
+        if keepingExtension, let dot = name.lastIndex(of: "."), dot != name.startIndex,
+            name.distance(from: dot, to: name.endIndex) <= 10, name[dot...].utf8.count < total / 2
+        {
             stem = String(name[..<dot])
             suffix = String(name[dot...])
         }
-        let budget = maxBytes - suffix.utf8.count
+        let budget = total - suffix.utf8.count
         var kept = ""
         var used = 0
         for character in stem {
-            let size = String(character).utf8.count
-            if used + size > budget { break }
+            let size = character.utf8.count
+            if used + size > budget {
+                if kept.isEmpty {
+                    // One character longer than the whole budget: cut inside it.
+                    for scalar in character.unicodeScalars {
+                        let scalarSize = String(scalar).utf8.count
+                        if used + scalarSize > budget { break }
+                        kept.unicodeScalars.append(scalar)
+                        used += scalarSize
+                    }
+                }
+                break
+            }
             kept.append(character)
             used += size
         }
-        return kept.trimmingCharacters(in: CharacterSet(charactersIn: ". ")) + suffix
+        let cut = trimDotsAndSpaces(kept)
+        return (cut.isEmpty ? "_" : cut) + suffix
+    }
+
+    /// `text` without leading or trailing dots and spaces (scalar by scalar:
+    /// a space that starts a grapheme with a combining mark goes too).
+    static func trimDotsAndSpaces(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        func trimmable(_ scalar: Unicode.Scalar) -> Bool {
+            scalar == "." || scalar == " " || scalar.properties.generalCategory == .nonspacingMark
+                || scalar.properties.generalCategory == .enclosingMark
+        }
+        guard let first = scalars.firstIndex(where: { !trimmable($0) }) else { return "" }
+        var last = scalars.lastIndex(where: { $0 != "." && $0 != " " }) ?? first
+        if last < first { last = first }
+        var result = ""
+        result.unicodeScalars.append(contentsOf: scalars[first...last])
+        return result
     }
 
     /// The lower-cased extension of `name`, without the dot ("" for none).

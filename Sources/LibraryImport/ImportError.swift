@@ -9,6 +9,8 @@ public enum ImportError: Error, Sendable, Equatable, CustomStringConvertible {
     case libraryRootMissing(String)
     /// The target would leave the library root (a symlink in the library, say).
     case outsideLibrary(String)
+    /// The download lies outside the folders imports may read.
+    case outsideImportRoots(String)
     /// Reading or writing a file failed.
     case io(String)
 
@@ -19,6 +21,7 @@ public enum ImportError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noAudioFiles(let path): return "no audiobook files found in \(path)"
         case .libraryRootMissing(let path): return "library_root \(path) is not a folder: create it or fix library_root"
         case .outsideLibrary(let what): return "refused to write outside the library: \(what)"
+        case .outsideImportRoots(let what): return "refused to import: \(what)"
         case .io(let message): return message
         }
     }
@@ -27,7 +30,7 @@ public enum ImportError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isRetryable: Bool {
         switch self {
         case .downloadMissing, .noAudioFiles, .io: return true
-        case .libraryRootMissing, .outsideLibrary: return false
+        case .libraryRootMissing, .outsideLibrary, .outsideImportRoots: return false
         }
     }
 }

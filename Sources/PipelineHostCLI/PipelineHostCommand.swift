@@ -40,7 +40,7 @@ struct LogOptions: ParsableArguments {
     func makeLogger(_ label: String, default level: Logger.Level) -> Logger {
         let chosen = logLevel ?? ProcessInfo.processInfo.environment["PIPELINE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? level
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = EscapingLogHandler(wrapping: StreamLogHandler.standardError(label: label))
             handler.logLevel = chosen
             return handler
         }

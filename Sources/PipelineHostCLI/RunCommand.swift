@@ -47,6 +47,7 @@ struct HostRunCommand: AsyncParsableCommand {
         if admin.token.isEmpty {
             logger.notice("admin API off: admin.token is empty (set PIPELINE_ADMIN_TOKEN)")
         } else {
+            for warning in AdminAPI.startWarnings(admin) { logger.warning("\(warning)") }
             let app = AdminAPI(runtime: runtime, token: admin.token).application(
                 host: admin.host, port: admin.port, logger: logger,
                 onListening: { port in logger.info("admin API listening", metadata: ["address": "\(admin.host):\(port)"]) })

@@ -1,3 +1,4 @@
+import CheckedArithmetic
 /// What became of one job: the value a plugin's `execute` returns.
 public struct JobOutcome: Sendable, Hashable {
     /// The four outcomes of the ABI (`PP_OUTCOME_*`).
@@ -54,8 +55,7 @@ public struct JobOutcome: Sendable, Hashable {
 extension Duration {
     /// Whole milliseconds, rounded down, at least zero.
     var wholeMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        max(0, milliseconds)
     }
 }
 

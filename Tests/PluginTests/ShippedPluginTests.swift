@@ -19,7 +19,7 @@ import Testing
     static let implemented: [String: String] = [
         "DownloadQBittorrent": #"{"url":"http://127.0.0.1:9"}"#,
         "DownloadTransmission": #"{"url":"http://127.0.0.1:9"}"#,
-        "OrganizeFiles": #"{"library_root":"/nonexistent"}"#,
+        "OrganizeFiles": #"{"library_root":"/nonexistent","import_roots":["/nonexistent-downloads"]}"#,
         "SearchProwlarr": #"{"url":"http://127.0.0.1:9"}"#,
         "LibraryPlex": #"{"url":"http://127.0.0.1:9","library_id":"3"}"#,
         "LibraryABS": #"{"url":"http://127.0.0.1:9","library_id":"a4c1e6b0"}"#,

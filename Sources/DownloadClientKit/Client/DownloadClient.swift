@@ -1,3 +1,4 @@
+import CheckedArithmetic
 import Foundation
 @_exported import PipelinePayloads
 import PluginKit
@@ -138,9 +139,10 @@ public struct DownloadStatus: Sendable, Equatable {
         self.infoHash = infoHash
         self.name = name
         self.state = state
-        self.progress = progress
-        self.sizeBytes = sizeBytes
-        self.downloadRate = downloadRate
+        // A client's figures are outside input: held to what they can mean.
+        self.progress = progress.clamped(to: 0...1)
+        self.sizeBytes = sizeBytes.map { max(0, $0) }
+        self.downloadRate = max(0, downloadRate)
         self.contentPath = contentPath
         self.finalSavePath = finalSavePath
         self.temporaryPath = temporaryPath

@@ -24,7 +24,9 @@ public struct DownloadClientPlugin<Client: DownloadClient>: PipelinePlugin {
     public init(configuration: PluginConfiguration, host: PluginHost) throws {
         settings = try configuration.decode(DownloadClientSettings.self)
         client = try Client(settings: settings, configuration: configuration, host: host)
-        fetcher = ReleaseFetcher(timeout: settings.requestTimeout, apiKey: settings.indexerAPIKey)
+        fetcher = ReleaseFetcher(
+            timeout: settings.requestTimeout, apiKey: settings.indexerAPIKey, indexerURL: settings.indexerURL,
+            maximumBytes: settings.maxTorrentBytes)
         monitor = DownloadMonitor(policy: settings.monitor, clientName: Client.displayName)
     }
 

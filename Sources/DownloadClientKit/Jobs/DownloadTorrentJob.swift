@@ -75,7 +75,7 @@ struct DownloadTorrentJob<Client: DownloadClient> {
     }
 
     private func handOff(_ release: Release, hash: String, payload: DownloadTorrentPayload, index: Int) async -> JobOutcome {
-        let source = release.downloadURL.flatMap(URL.init(string:))?.redactingSecrets ?? release.magnetURL.map { String($0.prefix(300)) }
+        let source = release.downloadURL.flatMap(URL.init(string:))?.redactingSecrets ?? release.magnetURL.map(MagnetLink.redactingSecrets)
         do {
             if let requestID = payload.requestID {
                 var download: [String: JSONValue] = [

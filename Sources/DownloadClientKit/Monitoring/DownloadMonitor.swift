@@ -1,3 +1,4 @@
+import CheckedArithmetic
 /// The monitor's timing and limits (settings of every download-client plugin).
 public struct MonitorPolicy: Sendable, Equatable {
     /// Between polls while the download progresses.
@@ -74,13 +75,22 @@ public struct MonitorState: Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        lastProgress = try container.decodeIfPresent(Double.self, forKey: .lastProgress)
-        stallCount = try container.decodeIfPresent(Int.self, forKey: .stallCount) ?? 0
-        connectionFailures = try container.decodeIfPresent(Int.self, forKey: .connectionFailures) ?? 0
-        missingPolls = try container.decodeIfPresent(Int.self, forKey: .missingPolls) ?? 0
-        pathWaits = try container.decodeIfPresent(Int.self, forKey: .pathWaits) ?? 0
-        loggedStep = try container.decodeIfPresent(Int.self, forKey: .loggedStep) ?? -1
+        // The payload is outside input (any producer may add the job): every
+        // counter is held within 0...maximumCount, the progress within 0...1.
+        func count(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+            let value = try container.decodeIfPresent(Int64.self, forKey: key) ?? Int64(fallback)
+            return Int(min(max(value, Int64(fallback < 0 ? -1 : 0)), Int64(Self.maximumCount)))
+        }
+        lastProgress = try container.decodeIfPresent(Double.self, forKey: .lastProgress).map { $0.clamped(to: 0...1) }
+        stallCount = try count(.stallCount, 0)
+        connectionFailures = try count(.connectionFailures, 0)
+        missingPolls = try count(.missingPolls, 0)
+        pathWaits = try count(.pathWaits, 0)
+        loggedStep = try count(.loggedStep, -1)
     }
+
+    /// The largest any counter of a payload is read as.
+    public static let maximumCount = 10_000
 }
 
 /// What one poll found.
@@ -236,7 +246,7 @@ public struct DownloadMonitor: Sendable {
     static func progressLine(_ status: DownloadStatus, percent: Int) -> String {
         var line = "downloading: \(percent) %"
         if let size = status.sizeBytes, size > 0 {
-            let have = Int64((Double(size) * min(1, status.progress)).rounded())
+            let have = Int64(saturating: (Double(size) * status.progress.clamped(to: 0...1)).rounded())
             line += " (\(ByteCount.describe(have)) of \(ByteCount.describe(size))"
             line += status.downloadRate > 0 ? ", \(ByteCount.describe(status.downloadRate))/s)" : ")"
         }

@@ -8,13 +8,20 @@ import PluginHTTP
 /// A download URL may answer with the .torrent, with a redirect to a magnet
 /// link, or with a magnet link as its body; all three are handled. Other
 /// redirects are followed up to five times.
+///
+/// The indexer's API key goes only to the configured indexer's origin
+/// (scheme, host and port), never to a host a release's URL names; every
+/// hop must be http or https; the body is read up to `maximumBytes`, decoded.
 public struct ReleaseFetcher: Sendable {
     let http: HTTPClient
     let apiKey: String?
+    /// `scheme://host:port` of the indexer that gets the key.
+    let indexerOrigin: String?
 
-    public init(timeout: Duration, apiKey: String?) {
-        http = HTTPClient(timeout: timeout, followsRedirects: false)
+    public init(timeout: Duration, apiKey: String?, indexerURL: URL?, maximumBytes: Int = 10 << 20) {
+        http = HTTPClient(timeout: timeout, followsRedirects: false, maximumBodyBytes: maximumBytes)
         self.apiKey = apiKey
+        indexerOrigin = indexerURL.map(Self.origin(of:))
     }
 
     /// Why a release could not be fetched.
@@ -60,17 +67,21 @@ public struct ReleaseFetcher: Sendable {
     private func fetch(_ text: String, title: String) async throws(Failure) -> TorrentSource {
         if text.lowercased().hasPrefix("magnet:") { return try Self.magnetSource(text) }
         guard let first = URL(string: text), ["http", "https"].contains(first.scheme?.lowercased() ?? "") else {
-            throw .unusable("release '\(title)' has a download URL that is not http(s): \(text.prefix(80))")
+            let shown = URL(string: text)?.redactingSecrets ?? String(text.prefix(20)) + "…"
+            throw .unusable("release '\(title)' has a download URL that is not http(s): \(shown.prefix(80))")
         }
         var url = first
-        for hop in 0..<6 {
+        for _ in 0..<6 {
             var headers = ["User-Agent": "pipeline-host", "Accept": "application/x-bittorrent, */*"]
-            // The indexer's key goes to the indexer only, never to a host it redirects to.
-            let sameOrigin = Self.origin(of: url) == Self.origin(of: first)
-            if let apiKey, sameOrigin { headers["X-Api-Key"] = apiKey }
+            // The indexer's key goes to the configured indexer only: never to
+            // a host a release names, nor to one the indexer redirects to.
+            let atIndexer = indexerOrigin != nil && Self.origin(of: url) == indexerOrigin
+            if let apiKey, atIndexer { headers["X-Api-Key"] = apiKey }
             let response: HTTPResponse
             do {
                 response = try await http.send(HTTPRequest(url: url, headers: headers))
+            } catch .tooLarge(let target, let limit) {
+                throw .unusable("\(target) served more than \(limit) bytes for '\(title)', more than any .torrent (max_torrent_bytes)")
             } catch {
                 throw .unavailable("fetching '\(title)': \(error)")
             }
@@ -83,21 +94,23 @@ public struct ReleaseFetcher: Sendable {
                     let metainfo = try TorrentMetainfo(body)
                     return .metainfo(body, infoHash: metainfo.infoHash)
                 } catch {
-                    throw .unusable("\(shown) did not serve a .torrent file (\(error)): \(response.excerpt.prefix(80))")
+                    throw .unusable("\(shown) did not serve a .torrent file (\(error)): \(response.excerpt.prefix(120))")
                 }
             case 300..<400:
                 guard let location = response.header("Location") else {
                     throw .unusable("\(shown) answered \(response.status) without a Location")
                 }
                 if location.lowercased().hasPrefix("magnet:") { return try Self.magnetSource(location) }
-                guard let next = URL(string: location, relativeTo: url)?.absoluteURL else {
-                    throw .unusable("\(shown) redirected to something that is not a URL")
+                guard let next = URL(string: location, relativeTo: url)?.absoluteURL,
+                    ["http", "https"].contains(next.scheme?.lowercased() ?? "")
+                else {
+                    throw .unusable("\(shown) redirected to something that is not an http(s) URL or a magnet link")
                 }
                 url = next
             case 401, 403:
-                guard hop == 0 || sameOrigin else {
-                    // A host the indexer redirected to (a tracker, its passkey expired):
-                    // this release is unusable, another may not be.
+                guard atIndexer else {
+                    // Not the indexer (a tracker, its passkey expired; a host the
+                    // release named): this release is unusable, another may not be.
                     throw .unusable("\(shown) answered \(response.status) for '\(title)'")
                 }
                 throw .unauthorized(
@@ -117,8 +130,9 @@ public struct ReleaseFetcher: Sendable {
     }
 
     private static func magnetSource(_ magnet: String) throws(Failure) -> TorrentSource {
+        guard magnet.utf8.count <= 64 << 10 else { throw .unusable("a magnet link longer than 64 KiB") }
         guard let hash = MagnetLink.infoHash(of: magnet) else {
-            throw .unusable("a magnet link without a BitTorrent info hash: \(magnet.prefix(80))")
+            throw .unusable("a magnet link without a BitTorrent info hash: \(MagnetLink.redactingSecrets(magnet).prefix(120))")
         }
         return .magnet(magnet, infoHash: hash)
     }

@@ -153,6 +153,27 @@ public enum MagnetLink {
         return nil
     }
 
+    /// `magnet` for records and logs: the info hash, name and size kept,
+    /// each tracker cut to its scheme, host and port (a private tracker's
+    /// announce URL carries the user's passkey in its path or query), and
+    /// at most 300 characters in all.
+    public static func redactingSecrets(_ magnet: String) -> String {
+        guard magnet.lowercased().hasPrefix("magnet:?") else { return String(magnet.prefix(40)) + "…" }
+        let fields = magnet.dropFirst("magnet:?".count).split(separator: "&").map { field -> String in
+            let pair = field.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, ["tr", "ws", "as", "xs"].contains(pair[0].lowercased()) else { return String(field) }
+            let value = String(pair[1]).removingPercentEncoding ?? String(pair[1])
+            guard let url = URLComponents(string: value), let scheme = url.scheme, let host = url.host else {
+                return "\(pair[0])=***"
+            }
+            let hidden = (url.path.isEmpty || url.path == "/") && url.query == nil ? "" : "/***"
+            let base = "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "") + hidden
+            return "\(pair[0])=" + (base.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "***")
+        }
+        let text = "magnet:?" + fields.joined(separator: "&")
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+
     private static func base32Decode(_ text: String) -> [UInt8]? {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
         var buffer = 0

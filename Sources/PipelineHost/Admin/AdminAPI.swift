@@ -1,5 +1,7 @@
+import CheckedArithmetic
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import PipelineJSON
 import PipelinePayloads
 import Logging
@@ -16,6 +18,8 @@ public struct AdminAPI: Sendable {
     let token: String
     /// The admin page's sign-in sessions.
     let sessions = AdminSessions()
+    /// Wrong tokens by address, shared by the API and the sign-in form.
+    let limiter = FailedTokenLimiter()
 
     public init(runtime: PipelineRuntime, token: String) {
         self.runtime = runtime
@@ -23,26 +27,54 @@ public struct AdminAPI: Sendable {
     }
 
     /// The application, listening on `host`:`port` (0 picks a free port,
-    /// reported to `onListening`).
+    /// reported to `onListening`), with the limits of `admin` in
+    /// pipeline.yaml: connections open at once, the idle (and header)
+    /// timeout, and the names it answers to.
     public func application(
         host: String, port: Int, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "pipeline-host"),
+        let settings = runtime.configuration.admin
+        let idle = TimeAmount.nanoseconds(Int64(saturating: Double(settings.idleTimeout.milliseconds) * 1_000_000))
+        return Application(
+            router: router(allowList: HostAllowList(listenHost: host, port: port, allowed: settings.allowedHosts)),
+            server: .http1(configuration: .init(idleTimeout: idle)),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "pipeline-host",
+                availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections, logger: logger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.get("healthz") { _, _ in try await health() }
+    /// What an operator should hear at start about how the admin is exposed:
+    /// plain http beyond loopback (the token and the session cookie cross
+    /// the network in clear), and a wildcard listen with no allowed names.
+    public static func startWarnings(_ settings: AdminSettings) -> [String] {
+        var warnings: [String] = []
+        if !settings.isLoopback {
+            warnings.append(
+                "the admin API and page listen on \(settings.host):\(settings.port) over plain http, beyond loopback: the admin "
+                    + "token and the session cookie cross the network in clear. Listen on 127.0.0.1 and put a TLS proxy in "
+                    + "front (docs/security.md)")
+        }
+        if HostAllowList(listenHost: settings.host, port: settings.port, allowed: settings.allowedHosts).allowsAny {
+            warnings.append(
+                "admin.listen takes every address and admin.allowed_hosts is empty: any Host name is answered; list the "
+                    + "names the admin is reached by in admin.allowed_hosts")
+        }
+        return warnings
+    }
+
+    func router(allowList: HostAllowList) -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
+        router.add(middleware: HostCheckMiddleware(allowList: allowList))
+        router.get("healthz") { _, _ in try health() }
         router.get("metrics") { _, _ in
             await runtime.metrics.refresh(runtime)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: runtime.metrics.registry.emitToString())))
         }
-        AdminPage(runtime: runtime, token: token, sessions: sessions).register(on: router)
-        let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
+        AdminPage(runtime: runtime, token: token, sessions: sessions, limiter: limiter).register(on: router)
+        let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token, limiter: limiter))
         api.get("admin/job-status/:id") { request, context in
             try await jobStatus(context.parameters.require("id"), type: request.uri.queryParameters["type"].map(String.init))
         }
@@ -62,13 +94,23 @@ public struct AdminAPI: Sendable {
 
     // MARK: - Endpoints
 
-    func health() async throws -> Response {
-        let redis = (try? await runtime.redis.send(["PING"])) == .status("PONG")
-        let postgres = runtime.postgres == nil ? nil : ((try? await runtime.postgres!.query("SELECT 1")) != nil)
-        var body: [String: String] = ["redis": redis ? "ok" : "unreachable"]
-        if let postgres { body["postgres"] = postgres ? "ok" : "unreachable" }
-        let healthy = redis && postgres != false
+    /// The host's view of Redis and PostgreSQL from its own recent calls: no
+    /// call is made for the probe, which needs no token.
+    func health() throws -> Response {
+        let redis = runtime.redis.reachability.snapshot.state
+        let postgres = runtime.postgres?.reachability.snapshot.state
+        var body: [String: String] = ["redis": Self.healthWord(redis)]
+        if let postgres { body["postgres"] = Self.healthWord(postgres) }
+        let healthy = redis != .unreachable && postgres != .unreachable
         return try Self.json(["status": healthy ? "ok" : "unhealthy"].merging(body) { a, _ in a }, status: healthy ? .ok : .serviceUnavailable)
+    }
+
+    static func healthWord(_ state: Reachability.State) -> String {
+        switch state {
+        case .ok: "ok"
+        case .unknown: "not used yet"
+        case .unreachable: "unreachable"
+        }
     }
 
     /// A job by id; numeric ids repeat across job types, so `?type=` picks one
@@ -89,7 +131,7 @@ public struct AdminAPI: Sendable {
 
     func logs(_ request: Request) async throws -> Response {
         let postgres = try requirePostgres()
-        let filter = JobFilter(request.uri.queryParameters)
+        let filter = try JobFilter(request.uri.queryParameters)
         let (total, jobs) = try await AdminQueries(postgres: postgres).jobs(filter, withEvents: true)
         return try Self.json(LogsReply(success: true, page: filter.page, pageSize: filter.pageSize, total: total, jobs: jobs))
     }
@@ -274,22 +316,30 @@ struct AdminError: HTTPResponseError {
     }
 }
 
-/// Requires `Authorization: Bearer <token>`, compared in constant time.
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Requires `Authorization: Bearer <token>`, compared in constant time; an
+/// address that keeps sending wrong tokens is slowed down (``FailedTokenLimiter``).
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = AdminRequestContext
     let token: [UInt8]
+    let limiter: FailedTokenLimiter
 
-    init(token: String) {
+    init(token: String, limiter: FailedTokenLimiter) {
         self.token = Array(token.utf8)
+        self.limiter = limiter
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let wait = limiter.wait(for: context.peer) { return try FailedTokenLimiter.tooManyAttempts(wait) }
         let header = request.headers[.authorization] ?? ""
         let given = header.hasPrefix("Bearer ") ? Array(header.dropFirst(7).utf8) : []
         guard !token.isEmpty, Self.constantTimeEqual(given, token) else {
+            // A request with no token at all is a mistake, not a guess.
+            if !given.isEmpty { try await Task.sleep(for: limiter.recordFailure(from: context.peer)) }
             return try AdminAPI.json(
                 ErrorReply(success: false, error: "missing or wrong bearer token: send Authorization: Bearer <admin.token>"),
                 status: .unauthorized)
         }
+        limiter.recordSuccess(from: context.peer)
         return try await next(request, context)
     }
 

@@ -18,13 +18,14 @@ struct AdminPage: Sendable {
     let runtime: PipelineRuntime
     let token: String
     let sessions: AdminSessions
+    let limiter: FailedTokenLimiter
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<AdminRequestContext>) {
         router.get("admin/login") { request, _ in
             if sessions.session(Self.sessionID(request)) != nil { return Self.redirect("/admin/requests") }
-            return Self.signInPage(error: nil, next: request.uri.queryParameters["next"].map(String.init) ?? "/admin/requests")
+            return Self.signInPage(error: nil, next: Self.nextPage(request.uri.queryParameters["next"].map(String.init)))
         }
-        router.post("admin/login") { request, _ in try await signIn(request) }
+        router.post("admin/login") { request, context in try await signIn(request, context: context) }
         let admin = router.group("admin").add(middleware: SessionMiddleware(sessions: sessions))
         admin.get("") { _, _ in Self.redirect("/admin/requests") }
         admin.get("static/admin.css") { _, _ in Self.asset(AdminHTML.stylesheet, type: "text/css; charset=utf-8") }
@@ -41,30 +42,60 @@ struct AdminPage: Sendable {
         admin.post("logout") { request, _ in
             sessions.end(Self.sessionID(request))
             var response = Self.redirect("/admin/login")
-            response.headers[.setCookie] = "\(AdminSessions.cookieName)=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict"
+            response.headers[.setCookie] =
+                "\(AdminSessions.cookieName)=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict" + (Self.isHTTPS(request) ? "; Secure" : "")
             return response
         }
     }
 
     // MARK: - Sign-in
 
-    private func signIn(_ request: Request) async throws -> Response {
-        guard SessionMiddleware<BasicRequestContext>.isSameOrigin(request) else {
+    private func signIn(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        guard SessionMiddleware<AdminRequestContext>.isSameOrigin(request) else {
             return Self.signInPage(error: "sign in from this host's own page", next: "", status: .forbidden)
+        }
+        if let wait = limiter.wait(for: context.peer) {
+            var response = Self.signInPage(
+                error: "Too many wrong tokens from this address; wait a minute and try again.", next: "", status: .tooManyRequests)
+            response.headers[.retryAfter] = String(max(1, wait.components.seconds + 1))
+            return response
         }
         var request = request
         let form = Self.form(try await request.collectBody(upTo: 16 << 10))
-        let next = form["next"].flatMap { $0.hasPrefix("/admin/") && !$0.hasPrefix("/admin/login") ? $0 : nil } ?? "/admin/requests"
+        let next = Self.nextPage(form["next"])
         guard !token.isEmpty, AdminSessions.constantTimeEqual(form["token"] ?? "", token) else {
-            // A wrong token costs a moment, so guessing it is slow.
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: limiter.recordFailure(from: context.peer))
             return Self.signInPage(error: "That is not the admin token (admin.token in pipeline.yaml).", next: next, status: .unauthorized)
         }
+        limiter.recordSuccess(from: context.peer)
         let session = sessions.start()
         var response = Self.redirect(next)
         response.headers[.setCookie] =
             "\(AdminSessions.cookieName)=\(session.id); Path=/admin; Max-Age=\(Int(AdminSessions.lifetime)); HttpOnly; SameSite=Strict"
+            + (Self.isHTTPS(request) ? "; Secure" : "")
         return response
+    }
+
+    /// Where to go after signing in: a page under /admin/ (never the sign-in
+    /// page itself, never another site), else the requests page.
+    static func nextPage(_ given: String?) -> String {
+        guard let given, given.utf8.count <= 2048, given.hasPrefix("/admin/"), !given.hasPrefix("/admin/login"),
+            !given.contains("\\"), !given.hasPrefix("//")
+        else { return "/admin/requests" }
+        return given
+    }
+
+    /// Whether the browser reached the page over https: directly, or through
+    /// a proxy that says so (`X-Forwarded-Proto: https`, `Forwarded: proto=https`).
+    static func isHTTPS(_ request: Request) -> Bool {
+        if request.head.scheme?.lowercased() == "https" { return true }
+        if let proto = request.headers[HTTPField.Name("X-Forwarded-Proto")!], proto.lowercased().split(separator: ",").first?
+            .trimmingCharacters(in: .whitespaces) == "https"
+        {
+            return true
+        }
+        if let forwarded = request.headers[HTTPField.Name("Forwarded")!], forwarded.lowercased().contains("proto=https") { return true }
+        return false
     }
 
     // MARK: - Pages
@@ -86,7 +117,15 @@ struct AdminPage: Sendable {
 
     private func jobs(_ request: Request) async throws -> Response {
         let postgres = try requirePostgres()
-        let filter = JobFilter(request.uri.queryParameters)
+        let filter: JobFilter
+        do {
+            filter = try JobFilter(request.uri.queryParameters)
+        } catch {
+            return try page(
+                request, title: "Jobs", active: "jobs",
+                body: "<p class=\"error\">\(AdminHTML.escape(error.message))</p><p><a href=\"/admin/jobs\">All jobs</a></p>",
+                status: .badRequest)
+        }
         let (total, entries) = try await AdminQueries(postgres: postgres).jobs(filter, withEvents: false)
         let rows = entries.map { entry in
             let job = entry.job

@@ -24,18 +24,50 @@ struct JobFilter: Sendable {
         self.to = to
     }
 
-    /// From query parameters (`status`, `type`, `request`, `from`, `to`, `page`, `pageSize`); empty ones are no filter.
-    init(_ query: FlatDictionary<Substring, Substring>) {
-        func value(_ name: String) -> String? {
-            query[Substring(name)].map(String.init).flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+    /// The highest page number a link may ask for.
+    static let maximumPage = 100_000
+    /// The most jobs on one page.
+    static let maximumPageSize = 200
+
+    /// From query parameters (`status`, `type`, `request`, `from`, `to`,
+    /// `page`, `pageSize`); empty ones are no filter.
+    ///
+    /// - Throws: ``AdminError`` (400) for a page or page size that is not a
+    ///   whole number in range, a date PostgreSQL would not read, or a value
+    ///   longer than any real one; the message names the parameter.
+    init(_ query: FlatDictionary<Substring, Substring>) throws(AdminError) {
+        func value(_ name: String) throws(AdminError) -> String? {
+            guard let raw = query[Substring(name)] else { return nil }
+            let text = raw.trimmingCharacters(in: .whitespaces)
+            guard text.utf8.count <= 200 else { throw AdminError(.badRequest, "\(name) is longer than 200 bytes") }
+            return text.isEmpty ? nil : text
         }
-        status = value("status")
-        type = value("type")
-        request = value("request")
-        from = value("from")
-        to = value("to")
-        page = max(1, Int(value("page") ?? "") ?? 1)
-        pageSize = min(200, max(1, Int(value("pageSize") ?? "") ?? 50))
+        func number(_ name: String, in range: ClosedRange<Int>, default fallback: Int) throws(AdminError) -> Int {
+            guard let text = try value(name) else { return fallback }
+            guard let number = Int(text), range.contains(number) else {
+                throw AdminError(
+                    .badRequest, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text.prefix(40))'")
+            }
+            return number
+        }
+        func date(_ name: String) throws(AdminError) -> String? {
+            guard let text = try value(name) else { return nil }
+            guard text.wholeMatch(of: /\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?/) != nil else {
+                throw AdminError(.badRequest, "\(name) must be a date such as 2026-11-29 or 2026-11-29T12:00:00Z, not '\(text.prefix(40))'")
+            }
+            let parts = text.prefix(10).split(separator: "-").compactMap { Int($0) }
+            guard parts.count == 3, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else {
+                throw AdminError(.badRequest, "\(name) names no day of the calendar: '\(text.prefix(40))'")
+            }
+            return text
+        }
+        status = try value("status")
+        type = try value("type")
+        request = try value("request")
+        from = try date("from")
+        to = try date("to")
+        page = try number("page", in: 1...Self.maximumPage, default: 1)
+        pageSize = try number("pageSize", in: 1...Self.maximumPageSize, default: 50)
     }
 }
 

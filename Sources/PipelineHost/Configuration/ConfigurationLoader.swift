@@ -109,6 +109,14 @@ public struct ConfigurationLoader: Sendable {
         }
         let jobs =
             top["jobs"].map { decodeJobs($0, defaults: defaults, declaredPlugins: declared, reader: reader) } ?? []
+        // Each slot is a thread of its own: keep the sum within what a host may start.
+        let threads = jobs.reduce(0) { $0 + $1.concurrency }
+        if threads > JobLimits.maximumTotalConcurrency, let node = top["jobs"] {
+            reader.error(
+                at: node.location,
+                "the job types' concurrency adds up to \(threads); a host runs at most \(JobLimits.maximumTotalConcurrency) "
+                    + "jobs at once (a thread each): lower some, and run more hosts instead")
+        }
 
         return PipelineConfiguration(
             file: file, pluginDirectory: pluginDirectory, defaults: defaults, redis: redis, postgres: postgres,
@@ -225,7 +233,7 @@ public struct ConfigurationLoader: Sendable {
         let what = "\(context).\(name)"
         switch name {
         case "concurrency":
-            if let value = reader.integer(node, what, in: 0...10_000) { settings.concurrency = value }
+            if let value = reader.integer(node, what, in: 0...JobLimits.maximumConcurrency) { settings.concurrency = value }
         case "attempts":
             if let value = reader.integer(node, what, in: 1...1_000) { settings.attempts = value }
         case "priority":
@@ -307,7 +315,7 @@ public struct ConfigurationLoader: Sendable {
                 var value = RetentionRule()
                 for part in reader.mapping(field.value, fieldWhat, allowed: ["count", "age"]) ?? [] {
                     if part.name == "count" {
-                        value.count = reader.integer(part.value, "\(fieldWhat).count", in: 0...Int.max)
+                        value.count = reader.integer(part.value, "\(fieldWhat).count", in: 0...Int(JobLimits.maximumRetentionCount))
                     } else {
                         value.age = reader.duration(part.value, "\(fieldWhat).age")
                     }
@@ -316,7 +324,7 @@ public struct ConfigurationLoader: Sendable {
             } else if field.value.scalar == "all" {
                 rule = RetentionRule()
             } else {
-                rule = reader.integer(field.value, fieldWhat, in: 0...Int.max).map { RetentionRule(count: $0) }
+                rule = reader.integer(field.value, fieldWhat, in: 0...Int(JobLimits.maximumRetentionCount)).map { RetentionRule(count: $0) }
             }
             guard let rule else { continue }
             if field.name == "completed" { retention.completed = rule } else { retention.failed = rule }
@@ -397,7 +405,7 @@ public struct ConfigurationLoader: Sendable {
                 } else {
                     reader.error(
                         at: field.value.location,
-                        "redis.url must look like redis://[:password@]host[:port][/db], found '\(Self.redacted(text))'")
+                        "redis.url must look like redis://[:password@]host[:port][/db], found '\(URLCredentials.redacted(text))'")
                 }
             } else if text.contains(where: { $0.isWhitespace }) {
                 reader.error(at: field.value.location, "redis.prefix must not contain spaces")
@@ -431,7 +439,7 @@ public struct ConfigurationLoader: Sendable {
                 reader.error(
                     at: field.value.location,
                     "postgres.url must look like postgres://user[:password]@host[:port]/database, found "
-                        + "'\(Self.redacted(text))'")
+                        + "'\(URLCredentials.redacted(text))'")
             }
         }
         return settings
@@ -439,10 +447,47 @@ public struct ConfigurationLoader: Sendable {
 
     private func decodeAdmin(_ node: YAMLNode?, reader: ConfigurationNodeReader) -> AdminSettings {
         var settings = AdminSettings(host: "127.0.0.1", port: 8089, token: "")
-        guard let node, let fields = reader.mapping(node, "admin", allowed: ["listen", "token"]) else { return settings }
+        let keys = ["listen", "token", "allowed_hosts", "max_connections", "idle_timeout"]
+        guard let node, let fields = reader.mapping(node, "admin", allowed: keys) else { return settings }
         for field in fields {
-            guard let text = reader.string(field.value, "admin.\(field.name)") else { continue }
+            let what = "admin.\(field.name)"
+            switch field.name {
+            case "max_connections":
+                settings.maxConnections = reader.integer(field.value, what, in: 1...10_000) ?? settings.maxConnections
+                continue
+            case "idle_timeout":
+                guard let value = reader.duration(field.value, what) else { continue }
+                if value < .seconds(1) {
+                    reader.error(at: field.value.location, "\(what) must be at least 1s")
+                } else {
+                    settings.idleTimeout = value
+                }
+                continue
+            case "allowed_hosts":
+                guard case .sequence(let items) = field.value.kind else {
+                    reader.error(at: field.value.location, "\(what) must be a list of host names, such as [pipeline.example.org]")
+                    continue
+                }
+                settings.allowedHosts = items.compactMap { item in
+                    guard let host = reader.string(item, what, allowEmpty: false) else { return nil }
+                    guard !host.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+                        reader.error(at: item.location, "\(what) holds host names (optionally with :port), found '\(host)'")
+                        return nil
+                    }
+                    return host.lowercased()
+                }
+                continue
+            default:
+                break
+            }
+            guard let text = reader.string(field.value, what) else { continue }
             if field.name == "token" {
+                if !text.isEmpty, text.count < AdminSettings.minimumTokenLength {
+                    reader.error(
+                        at: field.value.location,
+                        "admin.token is \(text.count) characters; use at least \(AdminSettings.minimumTokenLength) random ones, "
+                            + "made with e.g. `openssl rand -hex 24` or `head -c 24 /dev/urandom | base64` (empty turns the admin off)")
+                }
                 settings.token = text
                 continue
             }
@@ -504,15 +549,5 @@ public struct ConfigurationLoader: Sendable {
             return false
         }
         return schemes.contains(scheme) && components.host?.isEmpty == false
-    }
-
-    /// `url` with any password replaced by `***`, for messages.
-    static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", options: .backwards),
-            at.lowerBound > scheme.upperBound
-        else { return url }
-        let credentials = url[scheme.upperBound..<at.lowerBound]
-        guard let colon = credentials.firstIndex(of: ":") else { return url }
-        return url.replacingCharacters(in: url.index(after: colon)..<at.lowerBound, with: "***")
     }
 }

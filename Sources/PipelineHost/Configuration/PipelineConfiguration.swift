@@ -134,18 +134,19 @@ public struct Backoff: Sendable, Hashable {
     }
 
     /// The delay after failed attempt `attempt` (from 1), with `random` in
-    /// 0..<1 choosing the jitter.
+    /// 0..<1 choosing the jitter. Never longer than ``limit`` nor than
+    /// ``JobLimits/maximumDelay``, however large the attempt or the delay.
     public func delay(afterAttempt attempt: Int, random: Double = 0) -> Duration {
-        var value = delay
+        var milliseconds = max(0, delay.milliseconds)
         if strategy == .exponential {
-            value = delay * Int(pow2(max(0, min(attempt - 1, 40))))
+            let doublings = Int64(max(0, min(attempt - 1, 62)))
+            milliseconds = milliseconds.multipliedSaturating(by: Int64(1) << doublings)
         }
-        if let limit, value > limit { value = limit }
-        if jitter > 0 { value = value * (1 - jitter * random) }
-        return value
+        milliseconds = min(milliseconds, limit.map { max(0, $0.milliseconds) } ?? .max, JobLimits.maximumDelayMilliseconds)
+        guard jitter > 0 else { return .milliseconds(milliseconds) }
+        let share = 1 - min(1, max(0, jitter)) * min(1, max(0, random))
+        return .nanoseconds(Int64(saturating: (Double(milliseconds) * share * 1_000_000).rounded()))
     }
-
-    private func pow2(_ exponent: Int) -> Int64 { Int64(1) << Int64(exponent) }
 
     public var summary: String {
         var text = "\(strategy.rawValue) \(DurationSyntax.format(delay))"
@@ -217,10 +218,33 @@ public struct PostgresSettings: Sendable {
 }
 
 public struct AdminSettings: Sendable {
+    /// The shortest admin token the host accepts.
+    public static let minimumTokenLength = 16
+
     public var host: String
     public var port: Int
     /// The bearer token the admin API requires; empty turns the API off.
     public var token: String
+    /// The names the admin may be reached by (the `Host` header), besides
+    /// the listen address, and `localhost` when that is loopback. Guards
+    /// against DNS rebinding; list the name a reverse proxy forwards.
+    public var allowedHosts: [String] = []
+    /// The most connections open at once; more wait to be accepted.
+    public var maxConnections = 64
+    /// A connection with no complete request for this long is closed (a
+    /// request's headers must arrive within it, too).
+    public var idleTimeout: Duration = .seconds(30)
+
+    public init(host: String, port: Int, token: String) {
+        self.host = host
+        self.port = port
+        self.token = token
+    }
+
+    /// Whether the admin listens on a loopback address only.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
 }
 
 /// How workers hold, renew and recover jobs (BullMQ's worker settings).

@@ -11,6 +11,8 @@ public final class PostgresClient: Sendable {
     let executor: BlockingExecutor
     private let idle = Mutex<[PostgresConnectionBox]>([])
     private let logger: Logger
+    /// Whether the last call found PostgreSQL, for `/healthz`.
+    public let reachability = Reachability()
 
     /// - Throws: ``PostgresError`` when `schema` is not a plain identifier.
     public init(url: String, schema: String, executor: BlockingExecutor, logger: Logger) throws(PostgresError) {
@@ -59,15 +61,25 @@ public final class PostgresClient: Sendable {
     /// Runs one statement on the calling thread (which must be allowed to
     /// block: a worker thread, never the cooperative pool).
     func querySync(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
-        let box: PostgresConnectionBox
-        if let pooled = idle.withLock({ $0.popLast() }), !pooled.connection.isBroken {
-            box = pooled
-        } else {
-            box = PostgresConnectionBox(try PostgresConnection(url: url, schema: schema))
+        do {
+            let box: PostgresConnectionBox
+            if let pooled = idle.withLock({ $0.popLast() }), !pooled.connection.isBroken {
+                box = pooled
+            } else {
+                box = PostgresConnectionBox(try PostgresConnection(url: url, schema: schema))
+            }
+            let rows = try box.connection.execute(sql, parameters)
+            reachability.succeeded()
+            if !box.connection.isBroken { idle.withLock { if $0.count < 8 { $0.append(box) } } }
+            return rows
+        } catch {
+            note(error)
+            throw error
         }
-        let rows = try box.connection.execute(sql, parameters)
-        if !box.connection.isBroken { idle.withLock { if $0.count < 8 { $0.append(box) } } }
-        return rows
+    }
+
+    private func note(_ error: PostgresError) {
+        if error.isConnectionFailure { reachability.failed(error.message) } else { reachability.succeeded() }
     }
 
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws(PostgresError) -> T)
@@ -91,9 +103,11 @@ public final class PostgresClient: Sendable {
         }
         switch result {
         case .success((let value, let box))?:
+            reachability.succeeded()
             if !box.connection.isBroken { idle.withLock { if $0.count < 8 { $0.append(box) } } }
             return value
         case .failure(let error)?:
+            note(error)
             throw error
         case nil:
             throw PostgresError(sqlState: nil, message: "the host is shutting down", isConnectionFailure: true)

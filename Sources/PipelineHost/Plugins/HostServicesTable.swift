@@ -44,8 +44,13 @@ enum HostServicesTable {
             -> Void = { hostContext, handle, level, message, metadata in
                 guard let hostContext, let message else { return }
                 let context = Unmanaged<PluginHostContext>.fromOpaque(hostContext).takeUnretainedValue()
-                let text = String(cString: message)
-                var metadataJSON = metadata.map { String(cString: $0) }
+                let text = boundedString(message, PluginCall.maximumMessageBytes)
+                var metadataJSON = metadata.map { boundedString($0, maximumJSONBytes / 16 + 1) }
+                if let raw = metadataJSON, raw.utf8.count > maximumJSONBytes / 16 {
+                    metadataJSON = nil
+                    context.logger.warning(
+                        "plugin log metadata over \(maximumJSONBytes / 16) bytes; dropped", metadata: ["plugin": "\(context.name)"])
+                }
                 if let raw = metadataJSON,
                     (try? JSONSerialization.jsonObject(with: Data(raw.utf8))) as? [String: Any] == nil
                 {
@@ -76,9 +81,7 @@ enum HostServicesTable {
                     }
                 context.logger.log(level: swiftLevel, "\(text)", metadata: logMetadata)
                 if eventLevel != .debug {
-                    call?.update {
-                        $0.events.append(PluginLogEvent(level: eventLevel, message: text, metadataJSON: metadataJSON, time: Date()))
-                    }
+                    call?.appendEvent(PluginLogEvent(level: eventLevel, message: text, metadataJSON: metadataJSON, time: Date()))
                 }
             }
 
@@ -118,7 +121,8 @@ enum HostServicesTable {
             guard let message, let detailsJSON = validJSON(details, allowNull: true) else {
                 return PP_ERR_INVALID_ARGUMENT
             }
-            let text = String(cString: message)
+            let text = boundedString(message, 16 << 10)
+            guard (detailsJSON.text?.utf8.count ?? 0) <= maximumJSONBytes / 16 else { return PP_ERR_INVALID_ARGUMENT }
             call.update {
                 $0.errorMessage = text
                 $0.errorDetails = detailsJSON.text
@@ -130,7 +134,7 @@ enum HostServicesTable {
         guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else {
             return PP_ERR_UNSUPPORTED
         }
-        guard milliseconds >= 0 else { return PP_ERR_INVALID_ARGUMENT }
+        guard (0...JobLimits.maximumDelayMilliseconds).contains(milliseconds) else { return PP_ERR_INVALID_ARGUMENT }
         call.update { $0.delayMilliseconds = milliseconds }
         return PP_OK
     }
@@ -154,17 +158,14 @@ enum HostServicesTable {
                     call.effectPolicy.offersRequestTransitions
                 else { return PP_ERR_UNSUPPORTED }
                 guard let requestID, let status, let detailsJSON = validJSON(details, allowNull: true, object: true),
-                    let target = RequestStatus(rawValue: String(cString: status))
+                    let target = RequestStatus(rawValue: boundedString(status, 64))
                 else { return PP_ERR_INVALID_ARGUMENT }
-                let id = String(cString: requestID)
+                let id = boundedString(requestID, 256)
                 guard !id.isEmpty else { return PP_ERR_INVALID_ARGUMENT }
                 do {
                     _ = try RequestUpdate(detailsJSON: detailsJSON.text)
                 } catch {
-                    call.update {
-                        $0.events.append(
-                            PluginLogEvent(level: .warn, message: "transition refused: \(error)", metadataJSON: nil, time: Date()))
-                    }
+                    call.appendEvent(PluginLogEvent(level: .warn, message: "transition refused: \(error)", metadataJSON: nil, time: Date()))
                     return PP_ERR_INVALID_ARGUMENT
                 }
                 // The moves this call asked for before apply first, in order:
@@ -174,10 +175,7 @@ enum HostServicesTable {
                 } + [target]
                 let refusal = call.effectPolicy.checkTransition?(id, path)
                 if let refusal {
-                    call.update {
-                        $0.events.append(
-                            PluginLogEvent(level: .warn, message: "transition refused: \(refusal)", metadataJSON: nil, time: Date()))
-                    }
+                    call.appendEvent(PluginLogEvent(level: .warn, message: "transition refused: \(refusal)", metadataJSON: nil, time: Date()))
                     return PP_ERR_REFUSED
                 }
                 call.update {
@@ -197,7 +195,7 @@ enum HostServicesTable {
                 guard let jobType, let payloadJSON = validJSON(payload, allowNull: false, object: true)?.text,
                     let optionsJSON = validJSON(options, allowNull: true, object: true)
                 else { return PP_ERR_INVALID_ARGUMENT }
-                let type = String(cString: jobType)
+                let type = boundedString(jobType, 256)
                 if case .jobTypes(let known) = policy, !known.contains(type) { return PP_ERR_REFUSED }
                 var followUp = FollowUpOptions()
                 if let text = optionsJSON.text {
@@ -205,6 +203,10 @@ enum HostServicesTable {
                         return PP_ERR_INVALID_ARGUMENT
                     }
                     followUp = decoded
+                }
+                if let problem = followUp.problem {
+                    call.appendEvent(PluginLogEvent(level: .warn, message: "enqueue refused: \(problem)", metadataJSON: nil, time: Date()))
+                    return PP_ERR_INVALID_ARGUMENT
                 }
                 call.update { $0.effects.append(.enqueue(jobType: type, payloadJSON: payloadJSON, options: followUp)) }
                 return PP_OK
@@ -215,15 +217,20 @@ enum HostServicesTable {
             handle, backend, items, complete in
             guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else { return PP_ERR_UNSUPPORTED }
             guard let backend, let items else { return PP_ERR_INVALID_ARGUMENT }
-            let name = String(cString: backend)
+            let name = boundedString(backend, 256)
             guard !name.isEmpty, name.count <= 64 else { return PP_ERR_INVALID_ARGUMENT }
             let books: [LibraryBook]
+            guard strnlen(items, maximumLibraryReportBytes + 1) <= maximumLibraryReportBytes else {
+                call.appendEvent(
+                    PluginLogEvent(
+                        level: .warn, message: "library report refused: over \(maximumLibraryReportBytes) bytes; report in pages",
+                        metadataJSON: nil, time: Date()))
+                return PP_ERR_INVALID_ARGUMENT
+            }
             do {
                 books = try LibraryReport.books(fromJSON: String(cString: items))
             } catch {
-                call.update {
-                    $0.events.append(PluginLogEvent(level: .warn, message: "library report refused: \(error)", metadataJSON: nil, time: Date()))
-                }
+                call.appendEvent(PluginLogEvent(level: .warn, message: "library report refused: \(error)", metadataJSON: nil, time: Date()))
                 return PP_ERR_INVALID_ARGUMENT
             }
             call.update { $0.effects.append(.libraryReport(backend: name, items: books, complete: complete != 0)) }
@@ -239,7 +246,7 @@ enum HostServicesTable {
             guard let queryJSON, let out, let text = String(validatingCString: queryJSON) else { return PP_ERR_INVALID_ARGUMENT }
             out.pointee = nil
             func warn(_ message: String) {
-                call.update { $0.events.append(PluginLogEvent(level: .warn, message: message, metadataJSON: nil, time: Date())) }
+                call.appendEvent(PluginLogEvent(level: .warn, message: message, metadataJSON: nil, time: Date()))
             }
             let query: RequestQuery
             do {
@@ -262,6 +269,21 @@ enum HostServicesTable {
             }
         }
 
+    /// The text behind `pointer`, at most `bytes` of it read (then cut with "…").
+    static func boundedString(_ pointer: UnsafePointer<CChar>, _ bytes: Int) -> String {
+        let length = strnlen(pointer, bytes + 1)
+        let text = String(decoding: UnsafeRawBufferPointer(start: pointer, count: min(length, bytes + 1)), as: UTF8.self)
+        return length > bytes ? PluginCall.truncated(text, to: bytes) : text
+    }
+
+    /// The largest JSON a plugin may hand over in one argument (a result, a
+    /// payload, a follow-up's payload): 1 MiB, since each lands in a Redis
+    /// hash and a history row. Metadata and error details get a sixteenth.
+    static let maximumJSONBytes = 1 << 20
+
+    /// The largest `report_library` list: 64 MiB, some hundred thousand books.
+    static let maximumLibraryReportBytes = 64 << 20
+
     /// A JSON argument that passed its checks; `text` is `nil` for a NULL
     /// the service allows.
     private struct JSONArgument {
@@ -274,7 +296,9 @@ enum HostServicesTable {
         _ pointer: UnsafePointer<CChar>?, allowNull: Bool, object: Bool = false, fragments: Bool = false
     ) -> JSONArgument? {
         guard let pointer else { return allowNull ? JSONArgument(text: nil) : nil }
-        guard let text = String(validatingCString: pointer) else { return nil }
+        guard strnlen(pointer, maximumJSONBytes + 1) <= maximumJSONBytes, let text = String(validatingCString: pointer) else {
+            return nil
+        }
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
             return nil
         }

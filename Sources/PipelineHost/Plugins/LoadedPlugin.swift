@@ -130,7 +130,10 @@ public final class PluginInstance: @unchecked Sendable {
         let started = ContinuousClock.now
         let result = await executor.run(deadline: timeout, grace: cancelGrace, onDeadline: { call.cancel() }) {
             [self] () -> pp_outcome in
-            defer { self.leaveCall() }
+            defer {
+                self.leaveCall()
+                call.markReturned()
+            }
             let handle = OpaquePointer(bitPattern: handleBits)
             return job.id.withCString { id in
                 job.type.withCString { type in
@@ -144,12 +147,17 @@ public final class PluginInstance: @unchecked Sendable {
                 }
             }
         }
-        if case .rejected = result { leaveCall() }
+        if case .rejected = result {
+            leaveCall()
+            call.markReturned()
+        }
         serialGate?.leave()
         PluginCallRegistry.unregister(handle)
-        return PluginCallOutcome(
+        var outcome = PluginCallOutcome(
             result: result, report: call.report, timeout: timeout, cancelGrace: cancelGrace,
             duration: ContinuousClock.now - started)
+        if case .abandoned = result { outcome.abandonedCall = call }
+        return outcome
     }
 
     /// Runs the plugin's optional `check`: is its service reachable and its

@@ -39,13 +39,36 @@ public final class PluginCall: Sendable {
         public var payload: String?
         public var progress: PluginProgress?
         public var events: [PluginLogEvent] = []
+        /// Log lines past ``PluginCall/maximumEvents``, counted only.
+        public var droppedEvents = 0
         public var effects: [PluginEffect] = []
     }
+
+    /// Finished when the plugin's function has returned.
+    private let returnedSignal: AsyncStream<Void>
+    private let returnedContinuation: AsyncStream<Void>.Continuation
+    private let returnedFlag = Atomic<Bool>(false)
 
     init(purpose: Purpose, job: PluginJob?, effectPolicy: PluginEffectPolicy) {
         self.purpose = purpose
         self.job = job
         self.effectPolicy = effectPolicy
+        (returnedSignal, returnedContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Records that the plugin's function returned (on the call's thread).
+    func markReturned() {
+        returnedFlag.store(true, ordering: .releasing)
+        returnedContinuation.finish()
+    }
+
+    /// Whether the plugin's function has returned.
+    public var hasReturned: Bool { returnedFlag.load(ordering: .acquiring) }
+
+    /// Returns once the plugin's function has returned, or when the waiting
+    /// task is cancelled. For one waiter only.
+    public func waitUntilReturned() async {
+        for await _ in returnedSignal {}
     }
 
     /// Asks the plugin to stop; it sees this through `is_cancelled`.
@@ -64,6 +87,38 @@ public final class PluginCall: Sendable {
 
     func update(_ body: (inout Report) -> Void) {
         state.withLock { body(&$0) }
+    }
+
+    /// The most log lines one call keeps; later ones are counted, not kept.
+    static let maximumEvents = 1_000
+    /// The longest log line kept, in UTF-8 bytes; longer ones are cut.
+    static let maximumMessageBytes = 8 << 10
+
+    /// Keeps `event` for the job's log, within ``maximumEvents`` per call
+    /// (the last kept line then says how many were dropped), its message cut
+    /// to ``maximumMessageBytes``.
+    func appendEvent(_ event: PluginLogEvent) {
+        var event = event
+        event.message = Self.truncated(event.message, to: Self.maximumMessageBytes)
+        state.withLock { report in
+            if report.events.count < Self.maximumEvents - 1 {
+                report.events.append(event)
+                return
+            }
+            report.droppedEvents += 1
+            let notice = PluginLogEvent(
+                level: .warn, message: "\(report.droppedEvents) more log line(s) of this call dropped: at most \(Self.maximumEvents) are kept",
+                metadataJSON: nil, time: event.time)
+            if report.events.count < Self.maximumEvents { report.events.append(notice) } else { report.events[report.events.count - 1] = notice }
+        }
+    }
+
+    /// `text` cut to at most `bytes` of UTF-8, on a character boundary, with "…" when cut.
+    static func truncated(_ text: String, to bytes: Int) -> String {
+        guard text.utf8.count > bytes else { return text }
+        var end = text.utf8.index(text.utf8.startIndex, offsetBy: bytes - 3)
+        while end > text.startIndex, !text.unicodeScalars.indices.contains(end) { end = text.utf8.index(before: end) }
+        return String(text[..<end]) + "…"
     }
 
     /// A copy of `text` as a C string that stays valid until the call object
@@ -148,6 +203,18 @@ public struct FollowUpOptions: Sendable, Hashable, Decodable {
         case delayMilliseconds = "delay_ms"
         case priority
         case jobID = "job_id"
+    }
+
+    /// Why no job can be added with these options, or nil.
+    public var problem: String? {
+        if let delayMilliseconds, !(0...JobLimits.maximumDelayMilliseconds).contains(delayMilliseconds) {
+            return "delay_ms \(delayMilliseconds) is outside 0...\(JobLimits.maximumDelayMilliseconds)"
+        }
+        if let priority, !(0...JobPriority.maximum).contains(priority) {
+            return "priority \(priority) is outside 0...\(JobPriority.maximum)"
+        }
+        if let jobID, let problem = JobLimits.problem(withJobID: jobID) { return "job_id \(problem)" }
+        return nil
     }
 }
 

@@ -31,6 +31,9 @@ public struct PluginCallOutcome: Sendable {
     public var report: PluginCall.Report
     /// How long the call took, as the host saw it.
     public var duration: Duration
+    /// The call, when the host stopped waiting for it after its timeout and
+    /// grace: its thread may still be in the plugin.
+    public var abandonedCall: PluginCall?
 
     init(
         result: BlockingExecutor.TimedResult<pp_outcome>, report: PluginCall.Report, timeout: Duration,

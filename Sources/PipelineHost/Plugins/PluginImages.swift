@@ -17,7 +17,8 @@ enum PluginImages {
         var device: UInt64
         var inode: UInt64
         var size: Int64
-        var modified: Int64
+        var modifiedSeconds: Int64
+        var modifiedNanoseconds: Int64
 
         init?(path: String) {
             var info = stat()
@@ -25,15 +26,22 @@ enum PluginImages {
             device = UInt64(info.st_dev)
             inode = UInt64(info.st_ino)
             size = Int64(info.st_size)
-            modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            modifiedSeconds = Int64(info.st_mtim.tv_sec)
+            modifiedNanoseconds = Int64(info.st_mtim.tv_nsec)
         }
     }
 
     /// For each path asked for: the build loaded first from it, and where each build was opened from.
     private static let opened = Mutex<[String: (first: FileIdentity, copies: [FileIdentity: String])]>([:])
+    /// The private folder copies go to, made on first need.
+    private static let folder = Mutex<String?>(nil)
 
     /// The path to open for the plugin file at `path`: the path itself for
     /// the first build seen there, a copy for each later build.
+    ///
+    /// Copies go to a folder this process makes itself with `mkdtemp` (mode
+    /// 0700, its owner checked), each written anew under a name that did not
+    /// exist (`O_EXCL`); nothing another user could have placed is ever opened.
     static func pathToOpen(for path: String) throws(PluginLoadError) -> String {
         guard let identity = FileIdentity(path: path) else { return path }
         let known = opened.withLock { images -> String? in
@@ -44,16 +52,16 @@ enum PluginImages {
             return entry.copies[identity]
         }
         if let known { return known }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-host-plugin-builds-\(getpid())")
         let name = (path as NSString).lastPathComponent
-        let copy = directory.appendingPathComponent("\(identity.inode)-\(identity.modified)-\(name)").path
+        let copy: String
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: copy) { try FileManager.default.copyItem(atPath: path, toPath: copy) }
+            let directory = try privateFolder()
+            copy = directory + "/\(identity.inode)-\(identity.modifiedSeconds)-\(UUID().uuidString.prefix(8))-\(name)"
+            try copyFile(path, to: copy)
         } catch {
             throw PluginLoadError(
-                .notLoadable, path: path, problem: "a new build of it could not be copied to \(copy): \(error)",
-                fix: "make \(directory.path) writable, or restart the host to load the new build")
+                .notLoadable, path: path, problem: "a new build of it could not be copied to a private folder: \(error.message)",
+                fix: "make $TMPDIR (or /tmp) writable for the host's user, or restart the host to load the new build")
         }
         opened.withLock { $0[path]?.copies[identity] = copy }
         return copy
@@ -61,4 +69,75 @@ enum PluginImages {
 
     /// The identity of the file at `path` now, for telling builds apart.
     static func identity(of path: String) -> FileIdentity? { FileIdentity(path: path) }
+
+    /// Removes the copies and their folder: at the host's stop, when no new
+    /// code will be loaded (the mapped images stay valid once unlinked).
+    static func removeCopies() {
+        guard let directory = folder.withLock({ folder -> String? in defer { folder = nil }; return folder }) else { return }
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: directory) {
+            for name in names { unlink(directory + "/" + name) }
+        }
+        rmdir(directory)
+        opened.withLock { images in
+            images = images.mapValues { entry in (entry.first, entry.copies.filter { !$0.value.hasPrefix(directory + "/") }) }
+        }
+    }
+
+    struct CopyError: Error {
+        var message: String
+    }
+
+    /// This process's own folder for copies: made once with mkdtemp, and
+    /// checked to be a directory owned by this user with mode 0700.
+    static func privateFolder() throws(CopyError) -> String {
+        try folder.withLock { folder throws(CopyError) -> String in
+            if let folder { return folder }
+            let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+            var template = Array("\(base)/pipeline-host-plugins-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else { throw CopyError(message: "mkdtemp in \(base): \(String(cString: strerror(errno)))") }
+            let directory = String(cString: made)
+            var info = stat()
+            guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
+                info.st_mode & 0o777 == 0o700
+            else {
+                throw CopyError(message: "\(directory) is not a private folder of this user")
+            }
+            folder = directory
+            return directory
+        }
+    }
+
+    /// Copies `source` to `target`, which must not exist yet, readable and
+    /// executable by this user only.
+    static func copyFile(_ source: String, to target: String) throws(CopyError) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw CopyError(message: "cannot read \(source): \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o500)
+        guard output >= 0 else { throw CopyError(message: "cannot create \(target): \(String(cString: strerror(errno)))") }
+        var complete = false
+        defer {
+            close(output)
+            if !complete { unlink(target) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count == 0 { break }
+            guard count > 0 else {
+                if errno == EINTR { continue }
+                throw CopyError(message: "reading \(source): \(String(cString: strerror(errno)))")
+            }
+            var written = 0
+            while written < count {
+                let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                guard result > 0 else {
+                    if result < 0, errno == EINTR { continue }
+                    throw CopyError(message: "writing \(target): \(String(cString: strerror(errno)))")
+                }
+                written += result
+            }
+        }
+        complete = true
+    }
 }

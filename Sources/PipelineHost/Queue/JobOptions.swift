@@ -73,47 +73,138 @@ public struct JobOptions: Sendable, Hashable {
         }
     }
 
-    /// Reads an `opts` JSON written by any BullMQ client; what it cannot read
-    /// is left unset.
-    public init(json: String) {
+    /// Reads an `opts` JSON written by any BullMQ client. Options the host
+    /// does not use are ignored, and an absent one is left unset; an option
+    /// the host uses but cannot honour (a number out of ``JobLimits``' ranges,
+    /// a wrong type) is an error that names it, so that the job fails alone.
+    public init(json: String) throws(InvalidJobOptions) {
         self.init()
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)), let object = value.objectValue
-        else { return }
-        if let attempts = object["attempts"]?.intValue, attempts > 0 { self.attempts = Int(attempts) }
-        if let delay = object["delay"]?.intValue { self.delay = .milliseconds(delay) }
-        priority = Int(object["priority"]?.intValue ?? 0)
-        if case .bool(let flag)? = object["lifo"] { lifo = flag }
-        jobID = object["jobId"]?.stringValue
-        if let number = object["backoff"]?.intValue {
-            backoff = Backoff(strategy: .fixed, delay: .milliseconds(number))
-        } else if let value = object["backoff"]?.objectValue {
-            let strategy = Backoff.Strategy(rawValue: value["type"]?.stringValue ?? "fixed") ?? .fixed
-            backoff = Backoff(
-                strategy: strategy, delay: .milliseconds(value["delay"]?.intValue ?? 0),
-                jitter: min(1, max(0, value["jitter"]?.doubleValue ?? 0)),
-                limit: value["max"]?.intValue.map { .milliseconds($0) })
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)), let object = value.objectValue else {
+            throw InvalidJobOptions(option: "opts", problem: "is not a JSON object")
         }
-        removeOnComplete = Self.rule(object["removeOnComplete"])
-        removeOnFail = Self.rule(object["removeOnFail"])
+        let reader = OptionReader(object: object)
+        if let attempts = try reader.integer("attempts", in: 0...JobLimits.maximumAttempts, unit: "attempts"), attempts > 0 {
+            self.attempts = Int(attempts)
+        }
+        delay = .milliseconds(try reader.integer("delay", in: 0...JobLimits.maximumDelayMilliseconds, unit: "ms") ?? 0)
+        priority = Int(try reader.integer("priority", in: 0...Int64(JobPriority.maximum), unit: "") ?? 0)
+        lifo = try reader.boolean("lifo") ?? false
+        if let id = try reader.string("jobId") {
+            if let problem = JobLimits.problem(withJobID: id) {
+                throw InvalidJobOptions(option: "jobId", problem: problem)
+            }
+            jobID = id
+        }
+        backoff = try Self.backoff(object["backoff"])
+        removeOnComplete = try Self.rule(object["removeOnComplete"], option: "removeOnComplete")
+        removeOnFail = try Self.rule(object["removeOnFail"], option: "removeOnFail")
     }
 
-    private static func rule(_ value: JSONValue?) -> RetentionRule? {
+    private static func backoff(_ value: JSONValue?) throws(InvalidJobOptions) -> Backoff? {
         switch value {
+        case nil, .null?:
+            return nil
+        case .object(let object)?:
+            let reader = OptionReader(object: object, path: "backoff.")
+            let name = try reader.string("type") ?? "fixed"
+            guard let strategy = Backoff.Strategy(rawValue: name) else {
+                throw InvalidJobOptions(
+                    option: "backoff.type",
+                    problem: "'\(name.prefix(64))' is not a strategy this host runs (fixed, exponential)")
+            }
+            let delay = try reader.integer("delay", in: 0...JobLimits.maximumDelayMilliseconds, unit: "ms") ?? 0
+            let jitter = try reader.number("jitter", in: 0...1) ?? 0
+            let limit = try reader.integer("max", in: 0...JobLimits.maximumDelayMilliseconds, unit: "ms")
+            return Backoff(strategy: strategy, delay: .milliseconds(delay), jitter: jitter, limit: limit.map { .milliseconds($0) })
+        case let number?:
+            guard let milliseconds = number.intValue else {
+                throw InvalidJobOptions(option: "backoff", problem: "is neither a number of ms nor an object")
+            }
+            guard (0...JobLimits.maximumDelayMilliseconds).contains(milliseconds) else {
+                throw InvalidJobOptions(option: "backoff", problem: OptionReader.outOfRange(milliseconds, 0...JobLimits.maximumDelayMilliseconds, "ms"))
+            }
+            return Backoff(strategy: .fixed, delay: .milliseconds(milliseconds))
+        }
+    }
+
+    private static func rule(_ value: JSONValue?, option: String) throws(InvalidJobOptions) -> RetentionRule? {
+        switch value {
+        case nil, .null?: return nil
         case .bool(true)?: return RetentionRule(count: 0)
         case .bool(false)?: return RetentionRule()
         case .object(let object)?:
-            return RetentionRule(count: object["count"]?.intValue.map { Int($0) }, age: object["age"]?.intValue.map { .seconds($0) })
+            let reader = OptionReader(object: object, path: option + ".")
+            let count = try reader.integer("count", in: 0...JobLimits.maximumRetentionCount, unit: "jobs")
+            let age = try reader.integer("age", in: 0...JobLimits.maximumRetentionAgeSeconds, unit: "s")
+            return RetentionRule(count: count.map { Int($0) }, age: age.map { .seconds($0) })
         case let number?:
-            return number.intValue.map { RetentionRule(count: Int($0)) }
-        case nil:
-            return nil
+            guard let count = number.intValue else {
+                throw InvalidJobOptions(option: option, problem: "is neither true, false, a count nor an object")
+            }
+            guard (0...JobLimits.maximumRetentionCount).contains(count) else {
+                throw InvalidJobOptions(option: option, problem: OptionReader.outOfRange(count, 0...JobLimits.maximumRetentionCount, "jobs"))
+            }
+            return RetentionRule(count: Int(count))
         }
     }
 }
 
-extension Duration {
-    /// Whole milliseconds.
-    public var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+/// An option of a job that the host cannot honour.
+public struct InvalidJobOptions: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The option's path in `opts`: `removeOnComplete.age`.
+    public var option: String
+    public var problem: String
+
+    public var description: String { "job option opts.\(option) \(problem)" }
+}
+
+/// Reads typed, range-checked members of one `opts` object.
+private struct OptionReader {
+    var object: [String: JSONValue]
+    var path = ""
+
+    func integer(_ key: String, in range: ClosedRange<Int64>, unit: String) throws(InvalidJobOptions) -> Int64? {
+        guard let value = object[key], value != .null else { return nil }
+        guard let number = value.intValue else {
+            guard let real = value.doubleValue else { throw InvalidJobOptions(option: path + key, problem: "is not a number") }
+            throw InvalidJobOptions(
+                option: path + key, problem: "\(real) is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        guard range.contains(number) else {
+            throw InvalidJobOptions(option: path + key, problem: Self.outOfRange(number, range, unit))
+        }
+        return number
+    }
+
+    func number(_ key: String, in range: ClosedRange<Double>) throws(InvalidJobOptions) -> Double? {
+        guard let value = object[key], value != .null else { return nil }
+        guard let number = value.doubleValue, number.isFinite else {
+            throw InvalidJobOptions(option: path + key, problem: "is not a number")
+        }
+        guard range.contains(number) else {
+            throw InvalidJobOptions(option: path + key, problem: "\(number) is outside \(range.lowerBound)…\(range.upperBound)")
+        }
+        return number
+    }
+
+    func boolean(_ key: String) throws(InvalidJobOptions) -> Bool? {
+        switch object[key] {
+        case nil, .null?: return nil
+        case .bool(let flag)?: return flag
+        default: throw InvalidJobOptions(option: path + key, problem: "is not true or false")
+        }
+    }
+
+    func string(_ key: String) throws(InvalidJobOptions) -> String? {
+        switch object[key] {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        default: throw InvalidJobOptions(option: path + key, problem: "is not a string")
+        }
+    }
+
+    static func outOfRange(_ number: Int64, _ range: ClosedRange<Int64>, _ unit: String) -> String {
+        "\(number) is outside \(range.lowerBound)…\(range.upperBound)\(unit.isEmpty ? "" : " " + unit)"
     }
 }
+

@@ -67,16 +67,21 @@ public final class JobQueue: Sendable {
         ]
     }
 
+    /// Refuses options no job may carry: a custom id that is not a usable
+    /// key name, a priority or delay out of range.
     static func check(_ options: JobOptions) throws(QueueError) {
-        if let id = options.jobID {
-            if id.isEmpty || id.contains(":") || Int(id) != nil {
-                throw .invalidJob("job id '\(id)' must not be empty, all digits, or contain ':'")
-            }
+        if let id = options.jobID, let problem = JobLimits.problem(withJobID: id) {
+            throw .invalidJob("job id \(problem)")
         }
         guard (0...JobPriority.maximum).contains(options.priority) else {
             throw .invalidJob("priority \(options.priority) is outside 0...\(JobPriority.maximum)")
         }
-        guard options.delay >= .zero else { throw .invalidJob("delay must not be negative") }
+        guard options.delay >= .zero, options.delay <= JobLimits.maximumDelay else {
+            throw .invalidJob("delay \(options.delay.milliseconds) ms is outside 0...\(JobLimits.maximumDelayMilliseconds) ms (ten years)")
+        }
+        if let attempts = options.attempts, !(1...JobLimits.maximumAttempts).contains(Int64(attempts)) {
+            throw .invalidJob("attempts \(attempts) is outside 1...\(JobLimits.maximumAttempts)")
+        }
     }
 
     // MARK: - Working
@@ -200,20 +205,34 @@ public final class JobQueue: Sendable {
 }
 
 /// A job the host took: locked by `token` until it is finished.
+///
+/// Its fields come from Redis, where any BullMQ producer may have written
+/// them: numbers are read within ranges (a count of attempts far beyond
+/// ``JobLimits/maximumAttempts`` reads as that bound), and the options are
+/// checked when the worker starts the job.
 struct TakenJob: Sendable {
     var id: String
     var token: String
     var fields: [String: String]
 
     var dataJSON: String { fields["data"] ?? "{}" }
-    var options: JobOptions { JobOptions(json: fields["opts"] ?? "{}") }
+    /// The job's options, or why the host cannot honour them.
+    var options: Result<JobOptions, InvalidJobOptions> {
+        Result { () throws(InvalidJobOptions) in try JobOptions(json: fields["opts"] ?? "{}") }
+    }
     /// Attempts finished before this one (BullMQ's `atm`).
-    var attemptsMade: Int { Int(fields["atm"] ?? fields["attemptsMade"] ?? "0") ?? 0 }
-    var timestamp: Int64 { Int64(fields["timestamp"] ?? "0") ?? 0 }
+    var attemptsMade: Int { Self.count(fields["atm"] ?? fields["attemptsMade"]) }
+    var timestamp: Int64 { Int64(fields["timestamp"] ?? "0").map { max(0, $0) } ?? 0 }
     /// This run's number for history: the attempts started, this one included (BullMQ's `ats`).
-    var run: Int { Int(fields["ats"] ?? "") ?? attemptsMade + 1 }
+    var run: Int { Int64(fields["ats"] ?? "") == nil ? attemptsMade + 1 : Self.count(fields["ats"]) }
     /// Set by the stalled check when the job stalled too often: fail it at once.
     var deferredFailure: String? { fields["defa"] }
+
+    /// A count field, within 0...maximumAttempts (so that adding one never overflows).
+    static func count(_ text: String?) -> Int {
+        guard let text, let value = Int64(text) else { return 0 }
+        return Int(min(max(0, value), JobLimits.maximumAttempts))
+    }
 }
 
 /// How the host finishes a job it holds.
@@ -262,15 +281,20 @@ public struct JobSnapshot: Sendable {
     public var fields: [String: String]
     public var logs: [String]
 
-    public var attemptsMade: Int { Int(fields["atm"] ?? "0") ?? 0 }
-    public var attemptsStarted: Int { Int(fields["ats"] ?? "0") ?? 0 }
+    public var attemptsMade: Int { TakenJob.count(fields["atm"]) }
+    public var attemptsStarted: Int { TakenJob.count(fields["ats"]) }
     public var returnValue: String? { fields["returnvalue"] }
     public var failedReason: String? { fields["failedReason"] }
     public var dataJSON: String { fields["data"] ?? "{}" }
-    public var options: JobOptions { JobOptions(json: fields["opts"] ?? "{}") }
+    /// The job's options; the defaults when another producer wrote ones the host cannot read.
+    public var options: JobOptions { (try? JobOptions(json: fields["opts"] ?? "{}")) ?? JobOptions() }
 
+    /// A time field (ms since the epoch), when it is a time from 1970 to 9999.
     func time(_ field: String) -> Date? {
-        fields[field].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
+        guard let milliseconds = fields[field].flatMap(Double.init), milliseconds.isFinite,
+            (0...253_402_300_799_999).contains(milliseconds)
+        else { return nil }
+        return Date(timeIntervalSince1970: milliseconds / 1000)
     }
 
     public var createdAt: Date? { time("timestamp") }

@@ -176,14 +176,24 @@ enum QueueScripts {
     /// Adds one job. KEYS: wait meta id delayed prioritized pc events marker
     /// active. ARGV: prefix customId name data opts timestamp delay priority lifo.
     /// Returns the job id (an existing one for a custom id already present).
+    ///
+    /// A custom id that would land on one of the queue's own keys (see
+    /// ``JobLimits/reservedJobIDs``), that holds ':' or is all digits is
+    /// refused with an error reply, whoever calls the script.
     static let add = RedisScript(
         name: "add",
         source: prelude + #"""
             local waitKey, metaKey, idKey, delayedKey, prioritizedKey, pcKey, eventsKey, markerKey, activeKey =
               KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+            local id = ARGV[2]
+            if id ~= "" then
+              local reserved = {\#(reservedIDTable)}
+              if reserved[id] or string.find(id, ":", 1, true) or string.match(id, "^%d+$") then
+                return redis.error_reply("ERR job id '" .. id .. "' cannot be used: it is all digits, holds ':' or names one of the queue's own keys")
+              end
+            end
             local limit = maxEvents(metaKey)
             local counter = redis.call("INCR", idKey)
-            local id = ARGV[2]
             if id == "" then id = tostring(counter) end
             local jobKey = prefix .. id
             if redis.call("EXISTS", jobKey) == 1 then
@@ -206,6 +216,11 @@ enum QueueScripts {
             end
             return id
             """#)
+
+    /// ``JobLimits/reservedJobIDs`` as the members of a Lua table.
+    private static var reservedIDTable: String {
+        JobLimits.reservedJobIDs.sorted().map { "[\"\($0)\"]=true" }.joined(separator: ",")
+    }
 
     /// The keys `take` and `finish` share, in order.
     static let workKeyNames = ["wait", "active", "prioritized", "delayed", "meta", "pc", "marker", "events", "stalled", "completed", "failed"]

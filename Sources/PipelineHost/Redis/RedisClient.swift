@@ -12,6 +12,8 @@ public final class RedisClient: Sendable {
     private let idle = Mutex<[RedisConnectionBox]>([])
     private let maxIdle: Int
     private let logger: Logger
+    /// Whether the last call found Redis, for `/healthz`.
+    public let reachability = Reachability()
 
     /// - Parameters:
     ///   - name: the CLIENT SETNAME of its connections.
@@ -99,15 +101,23 @@ public final class RedisClient: Sendable {
         }
         switch result {
         case .success((let value, let box)):
+            reachability.succeeded()
             if !box.connection.isBroken {
                 idle.withLock { if $0.count < maxIdle { $0.append(box) } }
             }
             return value
         case .failure(let error):
+            note(error)
             throw error
         case nil:
             throw .connection("the host is shutting down")
         }
+    }
+
+    /// Records what a call on a connection of its own found (a reply is an answer).
+    func note(_ error: RedisError?) {
+        guard let error else { return reachability.succeeded() }
+        if error.isConnectionFailure { reachability.failed(error.description) } else { reachability.succeeded() }
     }
 
     /// Runs `operation` until it does not fail for want of a connection,

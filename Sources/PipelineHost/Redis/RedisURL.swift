@@ -21,15 +21,16 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``RedisError`` saying what is wrong with it.
     public init(parsing text: String) throws(RedisError) {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
-            throw RedisError.badURL(text, "expected redis://[:password@]host[:port][/db]")
+            throw RedisError.badURL(URLCredentials.redacted(text), "expected redis://[:password@]host[:port][/db]")
         }
         if scheme == "rediss" {
-            throw RedisError.badURL(text, "TLS (rediss://) is not supported by this build's hiredis; use a TLS proxy or redis://")
+            throw RedisError.badURL(URLCredentials.redacted(text), "TLS (rediss://) is not supported by this build's hiredis; use a TLS proxy or redis://")
         }
-        guard scheme == "redis" else { throw RedisError.badURL(text, "the scheme must be redis://") }
-        guard let host = components.host, !host.isEmpty else { throw RedisError.badURL(text, "no host") }
+        guard scheme == "redis" else { throw RedisError.badURL(URLCredentials.redacted(text), "the scheme must be redis://") }
+        guard let host = components.host, !host.isEmpty else { throw RedisError.badURL(URLCredentials.redacted(text), "no host") }
         self.host = host
         port = components.port ?? 6379
+        guard (1...65_535).contains(port) else { throw RedisError.badURL(URLCredentials.redacted(text), "the port must be from 1 to 65535") }
         username = components.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         password = components.password?.removingPercentEncoding
         let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
@@ -38,7 +39,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         } else if let number = Int(path), number >= 0 {
             database = number
         } else {
-            throw RedisError.badURL(text, "the path must be a database number, such as /0")
+            throw RedisError.badURL(URLCredentials.redacted(text), "the path must be a database number, such as /0")
         }
     }
 

@@ -57,7 +57,7 @@ public final class PipelineRuntime: Service, Sendable {
         let configuration = validated.configuration
         let url = try RedisURL(parsing: configuration.redis.url)
         let redisExecutor = BlockingExecutor(threads: configuration.jobs.count * 3 + 4)
-        let executor = RuntimeGeneration.makeExecutor(for: configuration)
+        let executor = RuntimeGeneration.makeExecutor()
         let runtime = PipelineRuntime(
             configuration: configuration, hostID: hostID, url: url, redisExecutor: redisExecutor, executor: executor,
             logger: logger, reloadSource: reloadSource)
@@ -167,7 +167,7 @@ public final class PipelineRuntime: Service, Sendable {
         let workers = configuration.jobs.compactMap { job -> QueueWorker? in
             guard job.concurrency > 0, let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
             return QueueWorker(
-                settings: job, queue: queue, plugin: instance, executor: executor,
+                settings: job, queue: queue, plugin: instance, executor: BlockingExecutor(threads: job.concurrency),
                 queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps,
                 history: jobHistory, metrics: metrics, logger: logger)
         }
@@ -260,6 +260,7 @@ public final class PipelineRuntime: Service, Sendable {
         for instance in generation.instances.values { await instance.shutdown() }
         await generation.executor.shutdown()
         await redisExecutor.shutdown()
+        PluginImages.removeCopies()
         logger.info("pipeline-host stopped")
     }
 

@@ -1,3 +1,4 @@
+import CheckedArithmetic
 import Foundation
 import Logging
 import Synchronization
@@ -30,6 +31,8 @@ final class QueueWorker: Sendable {
     private let state = Mutex(State())
     /// Jobs this worker finished in Redis, by outcome: for metrics and benchmarks.
     let counters: JobCounters
+    /// When the queue's script keeps failing: the log line, the metric, the backoff.
+    private let scriptFailures: ScriptFailures
     /// The plugin as the event log names it: `library (org.pipeline.library.plex 0.6.0, libLibraryPlex.so)`,
     /// made once rather than for every job.
     let pluginLabel: String
@@ -64,6 +67,9 @@ final class QueueWorker: Sendable {
         var finish: JobFinish
         var effects: [PluginEffect]
         var jobType: String
+        /// False while the job's plugin call still holds its thread (abandoned
+        /// after its timeout); the slot then comes back when the call returns.
+        var freesSlot = true
     }
 
     init(
@@ -86,6 +92,7 @@ final class QueueWorker: Sendable {
         var logger = logger
         logger[metadataKey: "job_type"] = "\(settings.name)"
         self.logger = logger
+        scriptFailures = ScriptFailures(queue: queue, logger: logger, metrics: metrics, jobType: settings.name)
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (ended, end) = AsyncStream.makeStream(of: Void.self)
     }
@@ -93,6 +100,9 @@ final class QueueWorker: Sendable {
 
     /// The jobs running now.
     var runningCount: Int { state.withLock { $0.running.count } }
+
+    /// The take-and-finish script's failures in a row, if it is failing now.
+    var scriptFailure: ScriptFailures.Snapshot? { scriptFailures.current }
 
     /// Stops taking jobs; running ones finish within the shutdown grace, then
     /// the rest are handed back. ``run()`` returns when all is settled.
@@ -138,6 +148,7 @@ final class QueueWorker: Sendable {
             await loop(group: &group)
             group.cancelAll()
         }
+        await executor.shutdown()
         end.finish()
     }
 
@@ -162,7 +173,7 @@ final class QueueWorker: Sendable {
                     state.freedSlots
                 )
             }
-            free += completions.count + freed
+            free += completions.count(where: \.freesSlot) + freed
             if markerFired {
                 mayHaveWork = true
                 markerWaiter = nil
@@ -181,16 +192,24 @@ final class QueueWorker: Sendable {
                 sequence += 1
                 let tokenBase = "\(hostID):\(sequence)"
                 let finishBatch = finishes
-                let result = try? await queue.client.withReconnect("finish and take jobs", shouldGiveUp: { self.isHandingBack }) {
-                    () throws(RedisError) in
-                    try await self.queue.finishAndTake(
-                        finishBatch, take: want, tokenBase: tokenBase, lockDuration: self.queueSettings.lockDuration)
-                }
-                guard let result else {
-                    // Not written: keep the completions for the next turn, and pause a little.
+                let result: (codes: [Int], jobs: [TakenJob], nextDueMilliseconds: Int64)
+                do {
+                    result = try await queue.client.withReconnect("finish and take jobs", shouldGiveUp: { self.isHandingBack }) {
+                        () throws(RedisError) in
+                        try await self.queue.finishAndTake(
+                            finishBatch, take: want, tokenBase: tokenBase, lockDuration: self.queueSettings.lockDuration)
+                    }
+                    if scriptFailures.clear() {
+                        logger.notice("the queue's script works again", metadata: ["queue": "\(queue.keyPrefix)"])
+                    }
+                } catch {
+                    // Not written: keep the completions for the next turn, and
+                    // back off while the script keeps failing (a damaged key,
+                    // say), saying why.
                     state.withLock { $0.completions.insert(contentsOf: completions, at: 0) }
-                    free -= completions.count
-                    if !handBack { try? await Task.sleep(for: .milliseconds(200)) }
+                    free -= completions.count(where: \.freesSlot)
+                    let pause = scriptFailures.record(error)
+                    if !handBack { try? await Task.sleep(for: pause) }
                     continue
                 }
                 counters.record(zip(finishes, result.codes).filter { $0.1 == 0 }.map(\.0.kind))
@@ -234,22 +253,22 @@ final class QueueWorker: Sendable {
     // MARK: - Jobs
 
     private func start(_ job: TakenJob, group: inout DiscardingTaskGroup) {
-        let options = job.options
+        let options: JobOptions
+        switch job.options {
+        case .success(let value):
+            options = value
+        case .failure(let invalid):
+            // Options no attempt could honour (another producer's, out of
+            // range): the job fails alone, at once, under the job type's
+            // settings, and says which option to fix.
+            let reason = "\(invalid); the job cannot run with it (add it again with a valid value)"
+            logger.warning("failing a job with options this host cannot honour", metadata: ["job_id": "\(job.id)", "error": "\(invalid)"])
+            failAtOnce(job, reason: reason, keep: settings.retention.failed, attempts: settings.attempts, group: &group)
+            return
+        }
         let attempts = options.attempts ?? settings.attempts
         if let reason = job.deferredFailure {
-            let finish = JobFinish(
-                id: job.id, token: job.token, kind: .failed(reason: reason),
-                keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts)
-            let run = job.run
-            var effects: [PluginEffect] = []
-            if let request = JobHistory.requestID(in: job.dataJSON) {
-                effects = [.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason))]
-            }
-            group.addTask { [self] in
-                await history?.failedByHost(jobType: settings.name, jobID: job.id, run: run, attempts: job.attemptsMade + 1, reason: reason)
-                state.withLock { $0.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name)) }
-                signal.yield()
-            }
+            failAtOnce(job, reason: reason, keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts, group: &group)
             return
         }
         let run = job.run
@@ -262,7 +281,7 @@ final class QueueWorker: Sendable {
             let outcome = await plugin.execute(
                 input, on: executor, timeout: settings.timeout, effects: effects,
                 call: { call in self.state.withLock { $0.running[job.id]?.call = call } })
-            counters.duration?.recordNanoseconds(outcome.duration.milliseconds * 1_000_000)
+            counters.duration?.recordNanoseconds(outcome.duration.milliseconds.multipliedSaturating(by: 1_000_000))
             await record(outcome, of: job.id)
             let resolution = AttemptResolution(
                 outcome: outcome, options: options, attemptsMade: job.attemptsMade, settings: settings,
@@ -296,12 +315,45 @@ final class QueueWorker: Sendable {
                 }
             default: break
             }
+            // The slot stays taken while the plugin's thread is: a call that
+            // ignored its timeout costs this job type a slot (and never
+            // another type's thread) until it returns.
+            let stuck = outcome.abandonedCall
             let taken = state.withLock { state -> Bool in
                 guard state.running.removeValue(forKey: job.id) != nil else { return false }
-                state.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name))
+                state.completions.append(
+                    Completion(finish: finish, effects: effects, jobType: settings.name, freesSlot: stuck == nil))
                 return true
             }
             if taken { signal.yield() }
+            if let stuck {
+                logger.warning(
+                    "a plugin call did not stop after its timeout; this job type runs with one slot fewer until it returns",
+                    metadata: ["job_id": "\(job.id)", "plugin": "\(plugin.name)"])
+                await stuck.waitUntilReturned()
+            }
+            // A job whose lock was lost or that was handed back added no
+            // completion: its slot comes back once its call has returned.
+            if stuck != nil || !taken {
+                state.withLock { $0.freedSlots += 1 }
+                signal.yield()
+            }
+        }
+    }
+
+    /// Fails `job` without running it (it stalled too often, or its options
+    /// are unusable), and its request with it.
+    private func failAtOnce(_ job: TakenJob, reason: String, keep: RetentionRule, attempts: Int, group: inout DiscardingTaskGroup) {
+        let finish = JobFinish(id: job.id, token: job.token, kind: .failed(reason: reason), keep: keep, attempts: attempts)
+        let run = job.run
+        var effects: [PluginEffect] = []
+        if let request = JobHistory.requestID(in: job.dataJSON) {
+            effects = [.requestTransition(requestID: request, status: .failed, detailsJSON: Self.reasonJSON(reason))]
+        }
+        group.addTask { [self] in
+            await history?.failedByHost(jobType: settings.name, jobID: job.id, run: run, attempts: job.attemptsMade + 1, reason: reason)
+            state.withLock { $0.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name)) }
+            signal.yield()
         }
     }
 
@@ -341,7 +393,7 @@ final class QueueWorker: Sendable {
             var wait = queueSettings.drainDelay
             if due > 0 {
                 if due <= now { return }
-                wait = min(wait, .milliseconds(due - now))
+                wait = min(wait, .milliseconds(due.subtractingSaturating(now)))
             }
             let seconds = String(format: "%.3f", max(0.01, Double(wait.milliseconds) / 1000))
             let readTimeout = queueSettings.drainDelay + .seconds(10)
@@ -353,8 +405,10 @@ final class QueueWorker: Sendable {
             }
             guard let reply, case .array(let items) = reply, items.count == 3, let score = items[2].text.flatMap(Double.init)
             else { return }  // timed out: look anyway
-            if Int64(score) <= JobQueue.nowMilliseconds { return }
-            due = Int64(score)  // a delayed job's due time: wait for it
+            // Any producer may write the marker: a score that is no time reads as "look now".
+            let time = Int64(saturating: score)
+            if time <= JobQueue.nowMilliseconds { return }
+            due = time  // a delayed job's due time: wait for it
         }
     }
 
@@ -377,8 +431,12 @@ final class QueueWorker: Sendable {
             do throws(RedisError) { return .success(try body(box.connection)) } catch { return .failure(error) }
         }
         switch result {
-        case .success(let value)?: return value
-        case .failure(let error)?: throw error
+        case .success(let value)?:
+            queue.client.note(nil)
+            return value
+        case .failure(let error)?:
+            queue.client.note(error)
+            throw error
         case nil: throw .connection("the host is shutting down")
         }
     }
@@ -397,9 +455,9 @@ final class QueueWorker: Sendable {
                 let lostTokens = Dictionary(held.filter { lost.contains($0.id) }.map { ($0.id, $0.token) }) { first, _ in first }
                 for (id, token) in lostTokens {
                     logger.warning("lost the lock of a running job; stopping it", metadata: ["job_id": "\(id)"])
+                    // Its slot comes back when its call returns (the job's task sees it gone).
                     let call = state.withLock { state -> PluginCall? in
                         guard state.running[id]?.token == token else { return nil }
-                        state.freedSlots += 1
                         return state.running.removeValue(forKey: id)?.call
                     }
                     call?.cancel()
@@ -426,7 +484,7 @@ final class QueueWorker: Sendable {
                         // The run each stalled in, for its history: the attempts started so far.
                         let runs = (try? await queue.client.pipeline(recovered.map { ["HGET", queue.key($0), "ats"] })) ?? []
                         let jobs = recovered.enumerated().map { index, id in
-                            (id, index < runs.count ? Int(runs[index].int ?? 0) : 0)
+                            (id, index < runs.count ? TakenJob.count(runs[index].text ?? runs[index].int.map(String.init)) : 0)
                         }
                         await history.stalled(jobType: settings.name, jobs: jobs)
                     }

@@ -101,7 +101,7 @@ extension PipelineRuntime {
         guard fixed.isEmpty else { return refuse(fixed) }
 
         let running = plugins
-        let executor = RuntimeGeneration.makeExecutor(for: new)
+        let executor = RuntimeGeneration.makeExecutor()
         let started: (instances: [String: PluginInstance], started: [String])
         do {
             started = try await startPlugins(validated, reusing: running, on: executor)

@@ -29,9 +29,11 @@ final class RuntimeGeneration: Sendable {
         RuntimeGeneration(configuration: configuration, queues: [:], workers: [], instances: [:], executor: executor)
     }
 
-    /// Threads for plugin calls: one per slot of every job type, and two spare.
-    static func makeExecutor(for configuration: PipelineConfiguration) -> BlockingExecutor {
-        BlockingExecutor(threads: configuration.jobs.reduce(0) { $0 + $1.concurrency } + 2)
+    /// Threads for starting plugins (`init`) and for their checks. Each
+    /// worker runs its jobs on threads of its own (one per slot), so that
+    /// calls of one job type that never return cannot take another's threads.
+    static func makeExecutor() -> BlockingExecutor {
+        BlockingExecutor(threads: 2)
     }
 }
 

@@ -62,7 +62,7 @@ import Testing
         let run = try await Self.run(["validate", "--config", file])
         #expect(run.reason == .exit && run.status == 1)
         #expect(run.errors.contains("\(file):3:16: plugins.gone: plugin "))
-        #expect(run.errors.contains("\(file):5:37: jobs.echo.concurrency must be from 0 to 10000, found -1"))
+        #expect(run.errors.contains("\(file):5:37: jobs.echo.concurrency must be from 0 to 512, found -1"))
         #expect(run.errors.contains("\(file):5:50: jobs.echo.timeout: bad duration '10'"))
         #expect(run.errors.contains("3 problem(s) found"))
         #expect(run.output.isEmpty)

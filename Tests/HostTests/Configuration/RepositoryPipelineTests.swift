@@ -54,14 +54,14 @@ import Testing
 
         let environment = [
             "REDIS_URL": "redis://:pw@10.0.0.9:6390/2", "DATABASE_URL": "postgres://u@db/pipeline",
-            "PIPELINE_ADMIN_TOKEN": "s3cret", "PIPELINE_ADMIN_ADDR": "0.0.0.0:9000", "PROWLARR_API_KEY": "abc123",
+            "PIPELINE_ADMIN_TOKEN": "s3cret-0123456789abcdef", "PIPELINE_ADMIN_ADDR": "0.0.0.0:9000", "PROWLARR_API_KEY": "abc123",
             "PIPELINE_PLUGIN_DIR": "/opt/pipeline/plugins", "DOWNLOAD_CLIENT_PLUGIN": "libDownloadTransmission.so",
         ]
         let custom = try ConfigurationLoader(environment: environment, defaultPluginDirectory: "/unused")
             .load(file: packageRoot + "/pipeline.yaml")
         #expect(custom.redis.url == "redis://:pw@10.0.0.9:6390/2")
         #expect(custom.postgres.url == "postgres://u@db/pipeline")
-        #expect(custom.admin.token == "s3cret" && custom.admin.host == "0.0.0.0" && custom.admin.port == 9000)
+        #expect(custom.admin.token == "s3cret-0123456789abcdef" && custom.admin.host == "0.0.0.0" && custom.admin.port == 9000)
         #expect(custom.pluginDirectory == "/opt/pipeline/plugins")
         #expect(custom.plugin(named: "download_client")?.path == "/opt/pipeline/plugins/libDownloadTransmission.so")
         #expect(custom.plugin(named: "search")?.configJSON.contains("\"api_key\":\"abc123\"") == true)

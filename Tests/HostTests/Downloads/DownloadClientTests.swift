@@ -57,7 +57,7 @@ import Testing
             plugin: client.plugin,
             config: daemon.config(
                 extra: """
-                    save_path: "\(fixture.parent)", indexer_api_key: \(indexer.apiKey), \
+                    save_path: "\(fixture.parent)", indexer_api_key: \(indexer.apiKey), indexer_url: "\(indexer.url)", \
                     path_mappings: [{remote: "\(fixture.parent)", local: "/library-view/incoming"}]
                     """))
         let request = try await pipeline.request()
@@ -94,7 +94,7 @@ import Testing
         let url = indexer.serve("book", .torrent(try fixture.data))
         let pipeline = try await DownloadPipeline(
             plugin: client.plugin,
-            config: daemon.config(password: "not-the-password", extra: "indexer_api_key: \(indexer.apiKey)"),
+            config: daemon.config(password: "not-the-password", extra: "indexer_api_key: \(indexer.apiKey), indexer_url: \"\(indexer.url)\""),
             downloadAttempts: 3)
         let request = try await pipeline.request()
         let job = try await pipeline.download(request: request, releases: [("Pride and Prejudice", url)])
@@ -122,7 +122,7 @@ import Testing
         let indexer = try await IndexerStandIn()
         let pipeline = try await DownloadPipeline(
             plugin: Client.qbittorrent.plugin,
-            config: "url: \"\(qbittorrent.url)\", username: admin, password: wrong, indexer_api_key: \(indexer.apiKey)",
+            config: "url: \"\(qbittorrent.url)\", username: admin, password: wrong, indexer_api_key: \(indexer.apiKey), indexer_url: \"\(indexer.url)\"",
             downloadAttempts: 1, downloadConcurrency: 8)
         var requests: [String] = []
         for index in 0..<8 {
@@ -148,7 +148,7 @@ import Testing
         let fixture = try await TorrentFixture(in: directory, sizes: [50_000], tracker: "http://127.0.0.1:9/announce")
         let indexer = try await IndexerStandIn()
         let pipeline = try await DownloadPipeline(
-            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey)"))
+            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey), indexer_url: \"\(indexer.url)\""))
         let request = try await pipeline.request()
         let job = try await pipeline.download(
             request: request, releases: [("Pride and Prejudice", indexer.serve("book", .held(try fixture.data)))])
@@ -185,7 +185,7 @@ import Testing
         // The indexer redirects to a tracker's own download link: the key must not follow.
         let trackerURL = tracker.serve("t1", .torrent(try redirected.data))
         let pipeline = try await DownloadPipeline(
-            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey)"))
+            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey), indexer_url: \"\(indexer.url)\""))
         let first = try await pipeline.request(title: "Redirected")
         try await pipeline.download(request: first, releases: [("Redirected", indexer.serve("r1", .redirect(trackerURL)))])
         // A release whose .torrent link is gone, with a magnet of its own.
@@ -228,7 +228,7 @@ import Testing
         let indexer = try await IndexerStandIn()
         let url = indexer.serve("book", .torrent(try fixture.data))
         let pipeline = try await DownloadPipeline(
-            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: wrong-key"), downloadAttempts: 3)
+            plugin: Client.qbittorrent.plugin, config: daemon.config(extra: "indexer_api_key: wrong-key, indexer_url: \"\(indexer.url)\""), downloadAttempts: 3)
         let request = try await pipeline.request()
         try await pipeline.download(request: request, releases: [("Pride and Prejudice", url)])
         try await Self.waitForRequest(pipeline, request, "request failed") { $0.status == "failed" }
@@ -247,7 +247,7 @@ import Testing
         let indexer = try await IndexerStandIn()
         let url = indexer.serve("book", .torrent(try fixture.data))
         let pipeline = try await DownloadPipeline(
-            plugin: Client.transmission.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey), missing_polls: 2"))
+            plugin: Client.transmission.plugin, config: daemon.config(extra: "indexer_api_key: \(indexer.apiKey), indexer_url: \"\(indexer.url)\", missing_polls: 2"))
         let request = try await pipeline.request()
         try await pipeline.download(request: request, releases: [("Pride and Prejudice", url)])
         try await eventually("the monitor polled", every: .milliseconds(100)) {
@@ -276,7 +276,7 @@ import Testing
         let indexer = try await IndexerStandIn()
         let pipeline = try await DownloadPipeline(
             plugin: Client.transmission.plugin,
-            config: daemon.config(extra: "save_path: \"\(empty)\", indexer_api_key: \(indexer.apiKey)"))
+            config: daemon.config(extra: "save_path: \"\(empty)\", indexer_api_key: \(indexer.apiKey), indexer_url: \"\(indexer.url)\""))
         let request = try await pipeline.request()
         try await pipeline.download(
             request: request, releases: [("Pride and Prejudice", indexer.serve("book", .torrent(try fixture.data)))])

@@ -64,7 +64,7 @@ import Testing
                 plugin: "libDownloadQBittorrent.so",
                 config: """
                     url: "\(downloader.url)", username: admin, password: "\(downloader.password)", \
-                    save_path: "\(downloader.downloads)", indexer_api_key: \(indexer.apiKey)
+                    save_path: "\(downloader.downloads)", indexer_api_key: \(indexer.apiKey), indexer_url: "\(indexer.url)"
                     """)
             let request = try await pipeline.request()
             try await pipeline.download(
@@ -104,7 +104,7 @@ import Testing
             plugin: "libDownloadTransmission.so",
             config: """
                 url: "\(downloader.url)", username: tuser, password: "\(downloader.password)", \
-                save_path: "\(downloads)", indexer_api_key: \(indexer.apiKey)
+                save_path: "\(downloads)", indexer_api_key: \(indexer.apiKey), indexer_url: "\(indexer.url)"
                 """)
         let request = try await pipeline.request()
         try await pipeline.download(

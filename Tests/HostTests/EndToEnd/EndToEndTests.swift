@@ -93,13 +93,13 @@ import Testing
             try await RealTransferTests.waitForAnnounce(seeder, fixture.infoHash)
             let downloader = try await QBittorrentDaemon()
             daemons = [seeder, downloader]
-            clientConfig = #"url: "\#(downloader.url)", username: admin, password: "\#(downloader.password)", save_path: "\#(downloader.downloads)", indexer_api_key: \#(prowlarr.apiKey)"#
+            clientConfig = #"url: "\#(downloader.url)", username: admin, password: "\#(downloader.password)", save_path: "\#(downloader.downloads)", indexer_api_key: \#(prowlarr.apiKey), indexer_url: "\#(prowlarr.url)""#
             seed = {}
         } else {
             // Transmission never dials loopback peers: it joins first, then the seeder dials it.
             let downloader = try await TransmissionDaemon()
             daemons = [downloader]
-            clientConfig = #"url: "\#(downloader.url)", username: tuser, password: "\#(downloader.password)", save_path: "\#(downloader.directory.path)/downloads", indexer_api_key: \#(prowlarr.apiKey)"#
+            clientConfig = #"url: "\#(downloader.url)", username: tuser, password: "\#(downloader.password)", save_path: "\#(downloader.directory.path)/downloads", indexer_api_key: \#(prowlarr.apiKey), indexer_url: "\#(prowlarr.url)""#
             seed = {
                 try await eventually("Transmission has the torrent", timeout: .seconds(60), every: .milliseconds(100)) {
                     try await downloader.torrent(fixture.infoHash, fields: ["name"]) != nil

@@ -39,8 +39,8 @@ import Testing
               search: {path: libSearchProwlarr.so, config: {url: "\(prowlarr.url)", api_key: \(prowlarr.apiKey)}}
               client:
                 path: libDownloadQBittorrent.so
-                config: {\(book.clientConfig(indexerAPIKey: prowlarr.apiKey))}
-              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", scan_after_import: true}}
+                config: {\(book.clientConfig(indexerAPIKey: prowlarr.apiKey, indexerURL: prowlarr.url))}
+              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", import_roots: ["\(book.client.downloads)"], scan_after_import: true}}
               library: {path: libLibraryPlex.so, config: {\(plex.pluginConfig(timeoutSeconds: 20, extra: "scan_settle_seconds: 0.3, recently_added: 30"))}}
             jobs:
               search_indexers: {plugin: search, concurrency: 4}

@@ -16,7 +16,7 @@ import Testing
             plugin: "libDownloadQBittorrent.so",
             config: """
                 url: "\(qbittorrent.url)", username: admin, password: "\(qbittorrent.password)", \
-                save_path: "\(fixture.parent)", indexer_api_key: \(indexer.apiKey)
+                save_path: "\(fixture.parent)", indexer_api_key: \(indexer.apiKey), indexer_url: "\(indexer.url)"
                 """, organizeConcurrency: 1, library: library)
         let request = try await pipeline.request()
         try await pipeline.download(

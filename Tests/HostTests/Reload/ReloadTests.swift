@@ -86,7 +86,7 @@ import Testing
         #expect(summary.pluginsStarted == ["probe"] && summary.pluginsRetired == ["probe"])
         let new = try #require(runtime.plugins["probe"])
         #expect(new !== old)
-        #expect(old.plugin.imagePath == plugin && new.plugin.imagePath != plugin && new.plugin.imagePath.contains("pipeline-host-plugin-builds"))
+        #expect(old.plugin.imagePath == plugin && new.plugin.imagePath != plugin && new.plugin.imagePath.contains("pipeline-host-plugins-"))
         // /proc files report size 0: read them to the end.
         let maps = String(decoding: try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readToEnd() ?? Data(), as: UTF8.self)
         let mapped = maps.split(separator: "\n").filter { $0.contains("libProbe") }.map { String($0.split(separator: " ").last ?? "") }

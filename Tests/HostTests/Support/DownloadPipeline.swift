@@ -24,7 +24,8 @@ final class DownloadPipeline: @unchecked Sendable {
         plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
         organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5,
         search: String? = nil, searchConcurrency: Int = 1, libraryBackend: (plugin: String, config: String)? = nil,
-        libraryAttempts: Int = 1, organizerConfig: String = "", retries: Bool = false
+        libraryAttempts: Int = 1, organizerConfig: String = "", retries: Bool = false,
+        importRoots: [String] = [FileManager.default.temporaryDirectory.path]
     ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
@@ -43,7 +44,7 @@ final class DownloadPipeline: @unchecked Sendable {
               client:
                 path: \(plugin)
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
-              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", max_import_attempts: \(maxImportAttempts)\(organizerConfig.isEmpty ? "" : ", " + organizerConfig)}}
+              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", import_roots: [\(importRoots.map { "\"\($0)\"" }.joined(separator: ", "))], max_import_attempts: \(maxImportAttempts)\(organizerConfig.isEmpty ? "" : ", " + organizerConfig)}}
             \(search.map { "  search: {path: libSearchProwlarr.so, config: {\($0)}}" } ?? "")
             \(libraryBackend.map { "  backend: {path: \($0.plugin), config: {\($0.config)}}" } ?? "")
             jobs:

@@ -64,7 +64,7 @@ struct SeededBook {
     }
 
     /// The download-client plugin's config for ``client`` (YAML flow members), polling fast.
-    func clientConfig(indexerAPIKey: String) -> String {
-        #"url: "\#(client.url)", username: admin, password: "\#(client.password)", save_path: "\#(client.downloads)", indexer_api_key: \#(indexerAPIKey), poll_interval: 500ms, max_poll_interval: 2s, first_poll_delay: 200ms"#
+    func clientConfig(indexerAPIKey: String, indexerURL: String) -> String {
+        #"url: "\#(client.url)", username: admin, password: "\#(client.password)", save_path: "\#(client.downloads)", indexer_api_key: \#(indexerAPIKey), indexer_url: "\#(indexerURL)", poll_interval: 500ms, max_poll_interval: 2s, first_poll_delay: 200ms"#
     }
 }

@@ -24,6 +24,8 @@ final class IndexerStandIn: @unchecked Sendable {
     private let keys = Mutex<[String: String]>([:])
     private let gates = Mutex<[String: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)]>([:])
     private(set) var port = 0
+    /// The stand-in's base URL: what a download client's `indexer_url` names.
+    var url: String { "http://127.0.0.1:\(port)" }
     private var task: Task<Void, any Error>?
 
     /// - Parameter requiresKey: whether downloads need the API key (a
