@@ -153,6 +153,7 @@ var targets: [Target] = [
         name: "HostTests",
         dependencies: [
             "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch", "PipelinePayloads", "ServiceStandIns",
+            "FuzzTargets",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
         ],
@@ -197,6 +198,20 @@ for name in swiftFixtures {
             path: "Tests/PluginTests/Fixtures/\(name)",
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings))
 }
+
+// Fuzzing (scripts/fuzz, docs/security.md): the parsers at the trust boundary
+// as targets, a libFuzzer entry, and the replay of the kept corpus in the tests.
+targets.append(
+    .target(
+        name: "FuzzTargets",
+        dependencies: [
+            "PipelineHost", "DownloadClientKit", "LibraryImport", "PipelineJSON", "PipelinePayloads",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ],
+        swiftSettings: swiftSettings))
+products.append(.executable(name: "pipeline-fuzz", targets: ["PipelineFuzz"]))
+targets.append(
+    .executableTarget(name: "PipelineFuzz", dependencies: ["FuzzTargets"], path: "Fuzz/PipelineFuzz", swiftSettings: swiftSettings))
 
 // Benchmarks (bench/run): the driver and the no-op processor plugin it loads.
 products.append(.executable(name: "pipeline-bench", targets: ["PipelineBench"]))

@@ -22,6 +22,25 @@ public enum FileNames {
     /// alone, or one whose single character is longer than the limit, still
     /// yields a visible name.
     public static func component(_ text: String, fallback: String = "_", keepingExtension: Bool = false) -> String {
+        // The extension is cleaned on its own, so that a stem that cleans
+        // away to nothing leaves `_.mp3`, never the hidden `.mp3`.
+        if keepingExtension, let dot = text.lastIndex(of: "."), dot != text.startIndex {
+            let ext = cleaned(String(text[text.index(after: dot)...]))
+            if !ext.isEmpty, ext.count <= 10, !ext.contains(".") {
+                let stem = cleaned(String(text[..<dot]))
+                let name = (stem.isEmpty ? (fallback.isEmpty ? "_" : fallback) : stem) + "." + ext
+                return visible(truncated(name, keepingExtension: true), keepingExtension: true)
+            }
+        }
+        let trimmed = cleaned(text)
+        let name = trimmed.isEmpty ? fallback : trimmed
+        guard !name.isEmpty else { return "" }
+        return visible(truncated(name, keepingExtension: keepingExtension), keepingExtension: keepingExtension)
+    }
+
+    /// `text` in NFC without unsafe characters, separators made spaces, runs
+    /// of space made one, dots and spaces trimmed at both ends.
+    static func cleaned(_ text: String) -> String {
         var cleaned = ""
         var pendingSpace = false
         for scalar in text.precomposedStringWithCanonicalMapping.unicodeScalars {
@@ -43,10 +62,7 @@ public enum FileNames {
             }
             cleaned.unicodeScalars.append(scalar)
         }
-        let trimmed = trimDotsAndSpaces(cleaned)
-        let name = trimmed.isEmpty ? fallback : trimmed
-        guard !name.isEmpty else { return "" }
-        return visible(truncated(name, keepingExtension: keepingExtension), keepingExtension: keepingExtension)
+        return trimDotsAndSpaces(cleaned)
     }
 
     /// `name` with `_` before it when it would be hidden or is empty, cut

@@ -69,6 +69,11 @@ public final class HTTPClient: Sendable {
         }
         var urlRequest = URLRequest(url: request.url)
         urlRequest.httpMethod = request.method
+        // Uncompressed answers only: URLSession inflates a compressed body as
+        // it reads, faster than any cap can stop it, so a small gzip answer
+        // could still become gigabytes in memory. A server that compresses
+        // anyway is refused before its body is read.
+        urlRequest.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
         urlRequest.httpBody = request.body
         let limit = request.maximumBodyBytes ?? maximumBodyBytes
@@ -90,6 +95,9 @@ public final class HTTPClient: Sendable {
             return HTTPResponse(status: http.statusCode, headers: headers, body: data, url: request.url)
         case .tooLarge:
             throw .tooLarge(target, limit: limit)
+        case .compressed(let encoding):
+            throw .unreachable(
+                target, "it answered with Content-Encoding '\(encoding.prefix(40))' though asked for none; compressed answers are refused")
         case .badRedirect(let scheme):
             throw .unreachable(target, "it redirected to a \(scheme.prefix(20)): URL; only http and https are followed")
         case .failed(let error):
@@ -118,6 +126,7 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
     enum Outcome: Sendable {
         case answered(HTTPURLResponse, Data)
         case tooLarge
+        case compressed(String)
         case badRedirect(String)
         case failed(any Error)
     }
@@ -152,13 +161,16 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
         completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
     ) {
         let expected = response.expectedContentLength
-        let tooLarge = pending.withLock { pending -> Bool in
-            pending[dataTask.taskIdentifier]?.response = response as? HTTPURLResponse
-            guard let limit = pending[dataTask.taskIdentifier]?.limit else { return false }
-            return expected > Int64(limit)
+        let http = response as? HTTPURLResponse
+        let encoding = (http?.value(forHTTPHeaderField: "Content-Encoding") ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        let refusal = pending.withLock { pending -> Outcome? in
+            pending[dataTask.taskIdentifier]?.response = http
+            guard let limit = pending[dataTask.taskIdentifier]?.limit else { return nil }
+            if !encoding.isEmpty, encoding != "identity" { return .compressed(encoding) }
+            return expected > Int64(limit) ? .tooLarge : nil
         }
-        if tooLarge {
-            pending.withLock { $0[dataTask.taskIdentifier]?.stopped = .tooLarge }
+        if let refusal {
+            pending.withLock { $0[dataTask.taskIdentifier]?.stopped = refusal }
             completionHandler(.cancel)
         } else {
             completionHandler(.allow)

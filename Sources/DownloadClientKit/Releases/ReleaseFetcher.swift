@@ -82,6 +82,8 @@ public struct ReleaseFetcher: Sendable {
                 response = try await http.send(HTTPRequest(url: url, headers: headers))
             } catch .tooLarge(let target, let limit) {
                 throw .unusable("\(target) served more than \(limit) bytes for '\(title)', more than any .torrent (max_torrent_bytes)")
+            } catch .unreachable(let target, let why) where why.contains("Content-Encoding") {
+                throw .unusable("\(target) \(why)")
             } catch {
                 throw .unavailable("fetching '\(title)': \(error)")
             }

@@ -153,6 +153,9 @@ public enum MagnetLink {
         return nil
     }
 
+    /// The characters a magnet value keeps as they are.
+    private static let plainValue = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     /// `magnet` for records and logs: the info hash, name and size kept,
     /// each tracker cut to its scheme, host and port (a private tracker's
     /// announce URL carries the user's passkey in its path or query), and
@@ -168,7 +171,7 @@ public enum MagnetLink {
             }
             let hidden = (url.path.isEmpty || url.path == "/") && url.query == nil ? "" : "/***"
             let base = "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "") + hidden
-            return "\(pair[0])=" + (base.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "***")
+            return "\(pair[0])=" + (base.addingPercentEncoding(withAllowedCharacters: Self.plainValue) ?? "***")
         }
         let text = "magnet:?" + fields.joined(separator: "&")
         return text.count > 300 ? String(text.prefix(300)) + "…" : text

@@ -231,16 +231,23 @@ struct AdminPage: Sendable {
 
     private func queues(_ request: Request) async throws -> Response {
         var rows: [String] = []
+        let failures = runtime.scriptFailures
         for job in runtime.configuration.jobs {
             guard let queue = runtime.queues[job.name] else { continue }
-            let counts = try await queue.counts()
+            // A queue whose keys are damaged cannot be counted either: say so in the row.
+            let counts = (try? await queue.counts()) ?? [:]
+            let worker = failures[job.name].map { failure in
+                "<span class=\"badge failed\">failing</span> \(failure.count) time(s) in a row since "
+                    + "\(AdminHTML.escape(ISO8601DateFormatter().string(from: failure.since))): \(AdminHTML.escape(failure.message))"
+            } ?? "ok"
             rows.append(
-                "<tr><td>\(AdminHTML.escape(job.name))</td>" + [JobSnapshot.State.waiting, .prioritized, .delayed, .active, .completed, .failed]
-                    .map { "<td>\(counts[$0] ?? 0)</td>" }.joined() + "<td>\(job.concurrency)</td></tr>")
+                "<tr id=\"queue-\(AdminHTML.escape(job.name))\"><td>\(AdminHTML.escape(job.name))</td>"
+                    + [JobSnapshot.State.waiting, .prioritized, .delayed, .active, .completed, .failed]
+                    .map { "<td>\(counts[$0] ?? 0)</td>" }.joined() + "<td>\(job.concurrency)</td><td class=\"worker\">\(worker)</td></tr>")
         }
         var content = "<h2>Queue depth</h2>" + AdminHTML.table(
-            ["Job type", "Waiting", "Prioritized", "Delayed", "Active", "Completed (kept)", "Failed (kept)", "Concurrency here"], rows,
-            empty: "No job types.")
+            ["Job type", "Waiting", "Prioritized", "Delayed", "Active", "Completed (kept)", "Failed (kept)", "Concurrency here", "Worker here"],
+            rows, empty: "No job types.")
         if let postgres = runtime.postgres {
             let running = try await AdminQueries(postgres: postgres).runningByHost().map {
                 "<tr><td>\(AdminHTML.escape($0.jobType))</td><td>\(AdminHTML.escape($0.host))</td><td>\($0.count)</td></tr>"

@@ -407,6 +407,12 @@ public final class PipelineRuntime: Service, Sendable {
         return removed
     }
 
+    /// The job types whose queue script keeps failing on this host, with the
+    /// failure: what the queues page shows.
+    var scriptFailures: [String: ScriptFailures.Snapshot] {
+        Dictionary(workers.compactMap { worker in worker.scriptFailure.map { (worker.settings.name, $0) } }) { first, _ in first }
+    }
+
     /// The jobs running on this host now, by job type.
     public var runningJobs: [String: Int] {
         Dictionary(uniqueKeysWithValues: workers.map { ($0.settings.name, $0.runningCount) })

@@ -117,10 +117,19 @@ final class HeadlessBrowser: @unchecked Sendable {
         _ = try await command("POST", "/element/\(id)/value", ["text": .string(text)])
     }
 
-    /// The visible text of the element `css` selects.
+    /// The visible text of the element `css` selects. A live region may
+    /// replace the element between finding it and reading it (it refreshes
+    /// every two seconds): then it is found again.
     func text(_ css: String) async throws -> String {
-        let id = try await element(css)
-        return try await command("GET", "/element/\(id)/text", nil).stringValue ?? ""
+        for attempt in 1...5 {
+            let id = try await element(css)
+            do {
+                return try await command("GET", "/element/\(id)/text", nil).stringValue ?? ""
+            } catch where "\(error)".contains("stale element") && attempt < 5 {
+                continue
+            }
+        }
+        return ""
     }
 
     /// Runs `script` in the page and returns its value.

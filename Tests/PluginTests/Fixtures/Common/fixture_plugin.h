@@ -19,6 +19,10 @@
  *   {"mode":"library_full"}   reports a whole library of two books (ABI 1.1)
  *   {"mode":"library_added"}  reports one newly added book (ABI 1.1)
  *   {"mode":"bogus"}       returns an outcome that does not exist
+ *   {"mode":"block"}       never returns and never looks at cancellation
+ *   {"mode":"log_raw"}     logs a line holding a newline and terminal escapes
+ *   {"mode":"crash_now"}   dereferences NULL (SIGSEGV)
+ *   {"mode":"grow"}        allocates and touches memory without bound
  */
 #include <pipeline_plugin.h>
 #include <stdatomic.h>
@@ -178,6 +182,29 @@ static __attribute__((unused)) pp_outcome fx_execute(void *state, const pp_job *
         return PP_OUTCOME_FAIL;
     }
     if (fx_mode(job, "bogus")) return 42;
+    if (fx_mode(job, "block")) {
+        for (;;) {
+            struct timespec nap = {3600, 0};
+            nanosleep(&nap, NULL);
+        }
+    }
+    if (fx_mode(job, "log_raw")) {
+        host->log(host->host_ctx, call, PP_LOG_WARN, "first line\nforged: [error] second line \x1b[31mred\x1b[0m \x1b]0;title\x07", NULL);
+        host->set_result(call, "{\"logged\":true}");
+        return PP_OUTCOME_DONE;
+    }
+    if (fx_mode(job, "crash_now")) {
+        volatile int *nowhere = NULL;
+        *nowhere = 42;
+        return PP_OUTCOME_DONE;
+    }
+    if (fx_mode(job, "grow")) {
+        for (;;) {
+            char *block = malloc(1 << 20);
+            if (block == NULL) continue;
+            memset(block, 1, 1 << 20);
+        }
+    }
     host->log(host->host_ctx, call, PP_LOG_INFO, "echoing", "{\"lang\":\"c\"}");
     host->progress(call, 50.0, NULL);
     host->set_result(call, job->payload_json);
