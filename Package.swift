@@ -61,6 +61,9 @@ var targets: [Target] = [
     // The contract between host and plugins: C headers only.
     .target(name: "PluginABI"),
 
+    // libc calls Swift cannot make (prctl is variadic): for the plugin runner.
+    .target(name: "CHostSupport"),
+
     // System libraries from Debian's -dev packages.
     .systemLibrary(
         name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis",
@@ -76,7 +79,8 @@ var targets: [Target] = [
     .target(
         name: "PipelineHost",
         dependencies: [
-            "PluginABI", "PipelineJSON", "PipelinePayloads", "TextMatching", "CheckedArithmetic", "CHiredis", "CLibPQ", "CLibYAML",
+            "PluginABI", "PipelineJSON", "PipelinePayloads", "TextMatching", "CheckedArithmetic", "CHostSupport", "CHiredis", "CLibPQ",
+            "CLibYAML",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -14,7 +14,10 @@ struct PipelineHostCommand: AsyncParsableCommand {
             defines through processor plugins loaded from shared libraries. See README.md.
             """,
         version: "0.1.0",
-        subcommands: [HostRunCommand.self, ValidateCommand.self, EnqueueCommand.self, JobCommand.self, MigrateCommand.self, PluginCommand.self])
+        subcommands: [
+            HostRunCommand.self, ValidateCommand.self, EnqueueCommand.self, JobCommand.self, MigrateCommand.self, PluginCommand.self,
+            PluginRunnerCommand.self,
+        ])
 }
 
 /// Options every command that reads pipeline.yaml shares.

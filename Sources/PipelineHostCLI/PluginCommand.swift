@@ -24,9 +24,15 @@ struct InspectCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Option(name: .long, help: "Load it as the host would: process (in a runner, the default) or none (in this process).")
+    var isolation = "process"
+
     func run() async throws {
+        guard ["process", "none"].contains(isolation) else {
+            throw ValidationError("--isolation: '\(isolation)' is not process or none")
+        }
         do {
-            let plugin = try PluginLoader.load(path: path)
+            let plugin = try PluginLoader.load(path: path, isolation: isolation == "none" ? .inProcess : .process)
             print(json ? try PluginInspection.json(plugin) : PluginInspection.text(plugin))
         } catch let error as PluginLoadError {
             if json {

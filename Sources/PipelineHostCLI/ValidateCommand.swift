@@ -45,14 +45,19 @@ struct ValidateCommand: AsyncParsableCommand {
                 failed = true
                 continue
             }
-            defer { Task { await instance.shutdown() } }
+            let runner = instance.isolationStatus
+            let mode =
+                runner.mode == "process"
+                ? " (isolation process: runner pid \(runner.pid.map(String.init) ?? "-"), restarts \(runner.restarts)"
+                    + (runner.lastCrash.map { ", last crash \($0)" } ?? "") + ")" : " (isolation none)"
             switch await instance.check(on: executor) {
-            case nil: print("probe \(name): no check offered")
-            case .passed: print("probe \(name): ok")
+            case nil: print("probe \(name): no check offered\(mode)")
+            case .passed: print("probe \(name): ok\(mode)")
             case .failed(let reason):
                 failed = true
-                print("probe \(name): FAILED: \(reason)")
+                print("probe \(name): FAILED: \(reason)\(mode)")
             }
+            await instance.shutdown()
         }
         if failed { throw ExitCode.failure }
     }

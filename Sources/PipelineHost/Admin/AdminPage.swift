@@ -248,6 +248,21 @@ struct AdminPage: Sendable {
         var content = "<h2>Queue depth</h2>" + AdminHTML.table(
             ["Job type", "Waiting", "Prioritized", "Delayed", "Active", "Completed (kept)", "Failed (kept)", "Concurrency here", "Worker here"],
             rows, empty: "No job types.")
+        let plugins = runtime.plugins.sorted { $0.key < $1.key }.map { name, instance -> String in
+            let status = instance.isolationStatus
+            let uptime = status.startedAt.map { DurationSyntax.format(.seconds(Int64(max(0, Date().timeIntervalSince($0))))) } ?? "-"
+            let limit = status.memoryLimit.map { "\(ByteSize.describe($0)) (\(status.memoryMechanism ?? ""))" } ?? "-"
+            let crash = status.lastCrash.map { crash in
+                AdminHTML.escape(crash) + (status.lastCrashJobs.isEmpty ? "" : " · jobs " + AdminHTML.escape(status.lastCrashJobs.joined(separator: ", ")))
+            } ?? "-"
+            return "<tr id=\"plugin-\(AdminHTML.escape(name))\"><td>\(AdminHTML.escape(name))</td><td>\(AdminHTML.escape(instance.plugin.info.id))</td>"
+                + "<td>\(status.mode)</td><td>\(status.pid.map(String.init) ?? (status.mode == "process" ? "restarting" : "-"))</td>"
+                + "<td>\(uptime)</td><td>\(status.inFlight)</td><td class=\"restarts\">\(status.restarts)</td><td>\(limit)</td>"
+                + "<td class=\"last-crash\">\(crash)</td></tr>"
+        }
+        content += "<h2>Plugins on this host</h2>" + AdminHTML.table(
+            ["Plugin", "Id", "Isolation", "Runner pid", "Up", "Calls now", "Restarts", "Memory limit", "Last crash"], plugins,
+            empty: "No plugins.")
         if let postgres = runtime.postgres {
             let running = try await AdminQueries(postgres: postgres).runningByHost().map {
                 "<tr><td>\(AdminHTML.escape($0.jobType))</td><td>\(AdminHTML.escape($0.host))</td><td>\($0.count)</td></tr>"

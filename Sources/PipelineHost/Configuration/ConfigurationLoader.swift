@@ -132,8 +132,10 @@ public struct ConfigurationLoader: Sendable {
             if !Self.isValidName(entry.name, allowDots: false) {
                 reader.error(at: entry.key.location, "plugin name '\(entry.name)' may hold only letters, digits, '_' and '-'")
             }
-            guard let fields = reader.mapping(entry.value, what, allowed: ["path", "config"]) else { continue }
+            guard let fields = reader.mapping(entry.value, what, allowed: ["path", "config", "isolation", "max_memory", "max_crashes"])
+            else { continue }
             let byName = Dictionary(fields.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            let isolation = decodeIsolation(byName, what: what, reader: reader)
             var configJSON = "{}"
             var configLocation = entry.key.location
             if let config = byName["config"] {
@@ -165,10 +167,41 @@ public struct ConfigurationLoader: Sendable {
             }
             plugins.append(
                 PluginEntry(
-                    name: entry.name, path: path, configJSON: configJSON, location: entry.key.location,
+                    name: entry.name, path: path, configJSON: configJSON, isolation: isolation, location: entry.key.location,
                     pathLocation: pathField.value.location, configLocation: configLocation))
         }
         return plugins
+    }
+
+    /// A plugin entry's `isolation` (`process`, the default, or `none`),
+    /// `max_memory` (a size such as `512MB`) and `max_crashes` (1 to 100).
+    private func decodeIsolation(
+        _ fields: [String: (name: String, key: YAMLNode, value: YAMLNode)], what: String, reader: ConfigurationNodeReader
+    ) -> PluginIsolation {
+        var inProcess = false
+        if let field = fields["isolation"], let text = reader.string(field.value, "\(what).isolation") {
+            switch text {
+            case "process": inProcess = false
+            case "none": inProcess = true
+            default: reader.error(at: field.value.location, "\(what).isolation must be process (a runner process of its own) or none (in the host), found '\(text)'")
+            }
+        }
+        var maxMemory: Int64?
+        if let field = fields["max_memory"], let text = reader.string(field.value, "\(what).max_memory") {
+            switch ByteSize.parse(text) {
+            case .success(let bytes) where bytes >= 16 << 20: maxMemory = bytes
+            case .success: reader.error(at: field.value.location, "\(what).max_memory must be at least 16MB, found '\(text)'")
+            case .failure(let error): reader.error(at: field.value.location, "\(what).max_memory: \(error)")
+            }
+            if inProcess {
+                reader.error(at: field.value.location, "\(what).max_memory needs isolation: process (a plugin in the host shares its memory)")
+            }
+        }
+        var isolation = inProcess ? PluginIsolation.inProcess : PluginIsolation(mode: .process(.init(maxMemory: maxMemory)))
+        if let field = fields["max_crashes"], let value = reader.integer(field.value, "\(what).max_crashes", in: 1...100) {
+            isolation.maxCrashes = value
+        }
+        return isolation
     }
 
     private func decodeJobs(
@@ -505,7 +538,7 @@ public struct ConfigurationLoader: Sendable {
 
     private func decodeQueue(_ node: YAMLNode?, reader: ConfigurationNodeReader) -> QueueSettings {
         var settings = QueueSettings()
-        let keys = ["lock_duration", "stalled_interval", "max_stalled_count", "drain_delay", "shutdown_grace"]
+        let keys = ["lock_duration", "stalled_interval", "max_stalled_count", "drain_delay", "shutdown_grace", "cancel_grace"]
         guard let node, let fields = reader.mapping(node, "queue", allowed: keys) else { return settings }
         for field in fields {
             let what = "queue.\(field.name)"
@@ -523,6 +556,7 @@ public struct ConfigurationLoader: Sendable {
             case "lock_duration": settings.lockDuration = value
             case "stalled_interval": settings.stalledInterval = value
             case "drain_delay": settings.drainDelay = value
+            case "cancel_grace": settings.cancelGrace = value
             default: settings.shutdownGrace = value
             }
         }

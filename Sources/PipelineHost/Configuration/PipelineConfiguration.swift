@@ -36,6 +36,8 @@ public struct PluginEntry: Sendable {
     public var path: String
     /// The entry's `config` object as JSON (`{}` when absent).
     public var configJSON: String
+    /// Where its code runs: a runner process of its own (the default), or the host.
+    public var isolation: PluginIsolation = .process
     /// Where the entry, its path and its config are written.
     public var location: SourceLocation
     public var pathLocation: SourceLocation
@@ -259,6 +261,9 @@ public struct QueueSettings: Sendable {
     public var drainDelay: Duration = .seconds(5)
     /// How long a stopping host lets running jobs finish before it hands them back.
     public var shutdownGrace: Duration = .seconds(10)
+    /// How long a plugin call may go on after its timeout cancelled it
+    /// before the host gives up on it (in process) or ends its runner (isolated).
+    public var cancelGrace: Duration = .seconds(5)
 
     public init() {}
 }

@@ -23,6 +23,15 @@ public struct PipelineValidator: Sendable {
         public var plugins: PluginSet
     }
 
+    /// ``validate(file:)`` on a thread of its own: validating starts and
+    /// waits for plugin runners (and `dlopen`s plugins in process), which must
+    /// never hold one of Swift's few cooperative threads.
+    public func validated(file path: String) async throws(DiagnosticsError) -> Result {
+        let validator = self
+        let result = await onOwnThread { Swift.Result { () throws(DiagnosticsError) in try validator.validate(file: path) } }
+        return try result.get()
+    }
+
     /// Validates the file at `path`.
     ///
     /// - Throws: ``DiagnosticsError`` with every problem found.
@@ -37,7 +46,7 @@ public struct PipelineValidator: Sendable {
         var plugins = PluginSet()
         for entry in configuration.plugins {
             do throws(PluginLoadError) {
-                let plugin = try PluginLoader.load(path: entry.path)
+                let plugin = try PluginLoader.load(path: entry.path, isolation: entry.isolation)
                 try plugins.add(plugin, as: entry.name)
                 if startsPlugins {
                     let instance = try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)

@@ -7,14 +7,16 @@ public enum ValidationSummary {
         for job in configuration.jobs {
             let retry = job.attempts == 1 ? "no retry" : "\(job.attempts) attempts, \(job.backoff.summary)"
             jobs.append([
-                job.name, job.plugin, "\(job.concurrency)", job.priority.description, retry,
+                job.name, job.plugin, job.concurrency == 0 ? "0 (paused)" : "\(job.concurrency)", job.priority.description, retry,
                 DurationSyntax.format(job.timeout), job.schedule?.summary ?? "-",
             ])
         }
-        var plugins = TextTable(header: ["PLUGIN", "ID", "VERSION", "ABI", "JOB TYPES", "FILE"])
+        var plugins = TextTable(header: ["PLUGIN", "ID", "VERSION", "ABI", "ISOLATION", "JOB TYPES", "FILE"])
         for (name, plugin) in result.plugins.members {
+            var isolation = plugin.isolation.name
+            if let limit = plugin.isolation.maxMemory { isolation += ", max \(ByteSize.describe(limit))" }
             plugins.append([
-                name, plugin.info.id, plugin.info.version, "\(plugin.info.abiMajor).\(plugin.info.abiMinor)",
+                name, plugin.info.id, plugin.info.version, "\(plugin.info.abiMajor).\(plugin.info.abiMinor)", isolation,
                 plugin.info.jobTypes.joined(separator: ","), plugin.path,
             ])
         }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOPosix
 import Synchronization
 
@@ -87,5 +88,14 @@ private final class ResumeOnce<Value: Sendable>: Sendable {
             return stored
         }
         pending?.resume(returning: value)
+    }
+}
+
+/// Runs `body` on a new thread of its own and waits for it without holding
+/// a cooperative thread: for rare blocking work with no executor at hand
+/// (starting a runner process and waiting for its answer, say).
+func onOwnThread<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
     }
 }

@@ -71,9 +71,19 @@ public final class PluginCall: Sendable {
         for await _ in returnedSignal {}
     }
 
+    /// What else a cancel does: tell a runner, for a call that runs in one.
+    private let cancelHook = Mutex<(@Sendable () -> Void)?>(nil)
+
     /// Asks the plugin to stop; it sees this through `is_cancelled`.
     public func cancel() {
         cancelled.store(true, ordering: .relaxed)
+        cancelHook.withLock { $0 }?()
+    }
+
+    /// Runs `hook` when the call is cancelled (at once if it already is).
+    func onCancel(_ hook: @escaping @Sendable () -> Void) {
+        cancelHook.withLock { $0 = hook }
+        if isCancelled { hook() }
     }
 
     public var isCancelled: Bool {

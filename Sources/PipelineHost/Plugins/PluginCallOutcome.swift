@@ -34,6 +34,31 @@ public struct PluginCallOutcome: Sendable {
     /// The call, when the host stopped waiting for it after its timeout and
     /// grace: its thread may still be in the plugin.
     public var abandonedCall: PluginCall?
+    /// The runner died while the call ran in it (isolated plugins).
+    public var crash: PluginCrash?
+
+    /// The outcome of a call whose runner died under it: a retryable failure
+    /// that names the plugin and the cause.
+    init(crash: PluginCrash, pluginID: String, report: PluginCall.Report, duration: Duration) {
+        self.report = report
+        self.duration = duration
+        self.crash = crash
+        kind = .retry
+        timedOut = false
+        resultJSON = nil
+        detailsJSON = nil
+        delay = nil
+        payloadJSON = nil
+        let beside = crash.alone ? "" : ", with other jobs in flight beside it"
+        switch crash.death.cause {
+        case .memory(let limit, let resident):
+            message = "plugin \(pluginID) was ended at its max_memory of \(ByteSize.describe(limit)) (\(resident >> 20)MiB resident) while running this job\(beside)"
+        case .hung(let jobID):
+            message = "plugin \(pluginID)'s runner was ended because job \(jobID) ran past its timeout; this job was running beside it"
+        default:
+            message = "plugin \(pluginID) crashed (\(crash.death)) while running this job\(beside)"
+        }
+    }
 
     init(
         result: BlockingExecutor.TimedResult<pp_outcome>, report: PluginCall.Report, timeout: Duration,
@@ -87,4 +112,12 @@ public struct PluginCallOutcome: Sendable {
             }
         }
     }
+}
+
+/// A runner's death under a call.
+public struct PluginCrash: Sendable, Equatable {
+    public var death: RunnerDeath
+    /// Whether this call was the only one in the runner (or ran alone in the
+    /// quarantine runner): then the death is its doing for certain.
+    public var alone: Bool
 }

@@ -15,6 +15,7 @@ public enum PluginInspection {
             ("job types", info.jobTypes.joined(separator: ", ")),
             ("execution", info.serialExecution ? "serial (one job at a time)" : "concurrent"),
             ("check", info.hasCheck ? "offered" : "not offered"),
+            ("isolation", plugin.isolation.name == "process" ? "process (loaded and checked in a runner)" : "none (in this process)"),
         ]
         return rows.map { "\($0.0.padding(toLength: 16, withPad: " ", startingAt: 0)) \($0.1)" }.joined(separator: "\n")
     }
@@ -23,9 +24,10 @@ public enum PluginInspection {
         struct Loaded: Encodable {
             var path: String
             var loaded = true
+            var isolation: String
             var descriptor: PluginDescriptorInfo
         }
-        return try encode(Loaded(path: plugin.path, descriptor: plugin.info))
+        return try encode(Loaded(path: plugin.path, isolation: plugin.isolation.name, descriptor: plugin.info))
     }
 
     public static func json(_ error: PluginLoadError) throws -> String {

@@ -12,6 +12,12 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible, Equatab
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
+        /// The code whose ``description`` is `name` (as a runner reports it).
+        public init?(named name: String) {
+            guard let value = Value(rawValue: name) else { return nil }
+            self.value = value
+        }
+
         public var description: String { value.rawValue }
 
         /// No file at the path.

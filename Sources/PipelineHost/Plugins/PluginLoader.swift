@@ -35,10 +35,12 @@ public enum PluginLoader {
     /// What Swift plugins must match: the platform and the Swift toolchain.
     public static let swiftSignature = platformSignature + " " + String(cString: pp_swift_toolchain_signature())
 
-    /// Opens and checks the plugin at `path`.
+    /// Opens and checks the plugin at `path`: in this process, or, with
+    /// `isolation` `process`, in a runner process (the same checks, by the
+    /// same code), so that none of the plugin's code runs in the host.
     ///
     /// - Throws: ``PluginLoadError`` naming the file, the problem and the fix.
-    public static func load(path: String) throws(PluginLoadError) -> LoadedPlugin {
+    public static func load(path: String, isolation: PluginIsolation = .inProcess) throws(PluginLoadError) -> LoadedPlugin {
         func refuse(_ code: PluginLoadError.Code, _ problem: String, _ fix: String) -> PluginLoadError {
             PluginLoadError(code, path: path, problem: problem, fix: fix)
         }
@@ -49,6 +51,10 @@ public enum PluginLoader {
                     + "in PIPELINE_PLUGIN_DIR, which defaults to the directory of pipeline-host)")
         }
         let build = PluginImages.identity(of: path)
+        if case .process = isolation.mode {
+            let info = try PluginRunner.inspect(path: path)
+            return LoadedPlugin(path: path, info: info, descriptor: pp_plugin_descriptor(), build: build, isolation: isolation)
+        }
         let imagePath = try PluginImages.pathToOpen(for: path)
         _ = dlerror()
         guard let handle = dlopen(imagePath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {

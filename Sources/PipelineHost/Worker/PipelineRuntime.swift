@@ -119,15 +119,18 @@ public final class PipelineRuntime: Service, Sendable {
         for entry in validated.configuration.plugins {
             guard let plugin = validated.plugins.plugin(named: entry.name) else { continue }
             if let running = reusable[entry.name], running.plugin.path == plugin.path, running.plugin.build == plugin.build,
-                running.configJSON == entry.configJSON
+                running.configJSON == entry.configJSON, running.plugin.isolation == plugin.isolation
             {
                 instances[entry.name] = running
                 continue
             }
             let logger = logger
+            let metrics = metrics
             let result = await executor.run {
                 Result { () throws(PluginLoadError) in
-                    try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
+                    try plugin.start(
+                        name: entry.name, configJSON: entry.configJSON, logger: logger,
+                        onRunnerDeath: { cause in metrics.runnerRestarted(plugin: entry.name, cause: cause) })
                 }
             }
             do {

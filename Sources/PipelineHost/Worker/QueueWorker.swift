@@ -276,11 +276,15 @@ final class QueueWorker: Sendable {
         let input = PluginJob(
             id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
             payloadJSON: job.dataJSON, createdAtMilliseconds: job.timestamp)
+        // A job that was in flight when a runner died beside others runs alone, in quarantine.
+        let suspect = plugin.runner != nil && TakenJob.count(job.fields[Self.suspectField]) > 0
         group.addTask { [self] in
             await history?.started(jobType: settings.name, job: job, run: run, maxAttempts: attempts, plugin: pluginLabel)
-            let outcome = await plugin.execute(
-                input, on: executor, timeout: settings.timeout, effects: effects,
+            var outcome = await plugin.execute(
+                input, on: executor, timeout: settings.timeout, cancelGrace: queueSettings.cancelGrace, effects: effects,
+                suspect: suspect,
                 call: { call in self.state.withLock { $0.running[job.id]?.call = call } })
+            if let crash = outcome.crash { await judgeCrash(crash, of: job.id, outcome: &outcome) }
             counters.duration?.recordNanoseconds(outcome.duration.milliseconds.multipliedSaturating(by: 1_000_000))
             await record(outcome, of: job.id)
             let resolution = AttemptResolution(
@@ -355,6 +359,32 @@ final class QueueWorker: Sendable {
             state.withLock { $0.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name)) }
             signal.yield()
         }
+    }
+
+    /// The job hash's count of runner deaths it was in flight for (a suspect).
+    static let suspectField = "pcs"
+    /// The job hash's count of runner deaths while it ran alone (its doing).
+    static let crashField = "pcr"
+
+    /// Records a runner's death under job `id` in its hash (in Redis, so that
+    /// every host sees it): a suspect, and when it ran alone, one more death
+    /// of its own doing. At the plugin's `max_crashes` such deaths the job is
+    /// poison: it fails for good, saying so, and is not run again.
+    private func judgeCrash(_ crash: PluginCrash, of id: String, outcome: inout PluginCallOutcome) async {
+        let key = queue.key(id)
+        let replies = try? await queue.client.pipeline([
+            ["HINCRBY", key, Self.suspectField, "1"], crash.alone ? ["HINCRBY", key, Self.crashField, "1"] : ["HGET", key, Self.crashField],
+        ])
+        let deaths = replies.map { TakenJob.count($0[1].text ?? $0[1].int.map(String.init)) } ?? 0
+        let limit = plugin.plugin.isolation.maxCrashes
+        logger.error(
+            "a plugin runner died under a job", metadata: ["job_id": "\(id)", "cause": "\(crash.death)", "alone": "\(crash.alone)",
+                "deaths_alone": "\(deaths)", "max_crashes": "\(limit)"])
+        guard crash.alone, deaths >= limit else { return }
+        outcome.kind = .fail
+        outcome.message =
+            "poison job: plugin \(plugin.plugin.info.id) crashed (\(crash.death)) while running this job alone \(deaths) time(s) "
+            + "(max_crashes \(limit)); it is not run again"
     }
 
     static func reasonJSON(_ reason: String) -> String? {

@@ -40,10 +40,10 @@ import Testing
                   scan_library: {plugin: library, attempts: 1}
                   library_recently_added_check: {plugin: library, attempts: 1, schedule: {every: 1h}}
                 """)
-            let validated = try PipelineValidator(
+            let validated = try await PipelineValidator(
                 loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path), startsPlugins: false,
                 logger: .silent
-            ).validate(file: file)
+            ).validated(file: file)
             let runtime = try await PipelineRuntime.start(validated, hostID: "page-host", logger: .testLogger)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             let app = AdminAPI(runtime: runtime, token: token).application(

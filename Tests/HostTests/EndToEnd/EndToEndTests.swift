@@ -70,7 +70,7 @@ import Testing
         }
     }
 
-    static func world(client: String, server: any LibraryServerStandIn) async throws -> (World, String) {
+    static func world(client: String, server: any LibraryServerStandIn, isolation: String) async throws -> (World, String) {
         let tracker = try await OpenTracker()
         let directory = try TemporaryDirectory()
         let library = directory.path + "/library"
@@ -115,7 +115,7 @@ import Testing
             organizeConcurrency: 1, library: library,
             search: "url: \"\(prowlarr.url)\", api_key: \(prowlarr.apiKey)",
             libraryBackend: (server.pluginFile, server.pluginConfig(extra: "scan_settle_seconds: 0.3")),
-            organizerConfig: "scan_after_import: true")
+            organizerConfig: "scan_after_import: true", isolation: isolation)
         let request = try await pipeline.runtime.submit(NewRequest(title: "Pride and Prejudice", author: "Jane Austen")).id
         try await seed()
         let world = World(
@@ -124,16 +124,21 @@ import Testing
         return (world, request)
     }
 
-    @Test func aRequestBecomesAvailableThroughQBittorrentAndPlex() async throws {
-        let (world, request) = try await Self.world(client: "qbittorrent", server: try await PlexStandIn())
+    /// Every plugin in a runner of its own (the default), and every plugin in the host.
+    static let isolations = ["process", "none"]
+
+    @Test(arguments: isolations)
+    func aRequestBecomesAvailableThroughQBittorrentAndPlex(_ isolation: String) async throws {
+        let (world, request) = try await Self.world(client: "qbittorrent", server: try await PlexStandIn(), isolation: isolation)
         try await world.waitUntilAvailable(request)
         try await world.expectTheBookOnceInTheLibrary(request)
         #expect(world.server.scansRequested == [world.library + "/Jane Austen/Pride and Prejudice"], "Plex scans the book's folder")
         try await world.pipeline.stop()
     }
 
-    @Test func aRequestBecomesAvailableThroughTransmissionAndAudiobookshelf() async throws {
-        let (world, request) = try await Self.world(client: "transmission", server: try await AudiobookshelfStandIn())
+    @Test(arguments: isolations)
+    func aRequestBecomesAvailableThroughTransmissionAndAudiobookshelf(_ isolation: String) async throws {
+        let (world, request) = try await Self.world(client: "transmission", server: try await AudiobookshelfStandIn(), isolation: isolation)
         try await world.waitUntilAvailable(request)
         try await world.expectTheBookOnceInTheLibrary(request)
         try await world.pipeline.stop()

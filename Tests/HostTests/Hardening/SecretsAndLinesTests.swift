@@ -86,7 +86,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let plugin = directory.path + "/libProbe.so"
         try FileManager.default.copyItem(atPath: ProductsDirectory.plugin("FixtureCEcho"), toPath: plugin)
-        let pipeline = try await HostedPipeline(jobs: "  work: {plugin: probe}", plugin: plugin)
+        let pipeline = try await HostedPipeline(jobs: "  work: {plugin: probe}", plugin: plugin, isolation: "none")
         var build = try Data(contentsOf: URL(fileURLWithPath: plugin))
         build.append(0)
         try FileManager.default.removeItem(atPath: plugin)

@@ -3,14 +3,16 @@ import PipelineHost
 import Testing
 
 /// Hardening #11: plugin calls that never return cost their own job type
-/// slots, never another job type's threads, on a real `pipeline-host run`.
+/// slots, never another job type's threads, on a real `pipeline-host run`,
+/// with the plugin in the host (`isolation: none`; isolated, the host ends
+/// the runner instead: IsolationDrillTests).
 @Suite struct ThreadBudgetTests {
     @Test func callsThatNeverReturnCostTheirOwnJobTypeAndNoOther() async throws {
         let pipeline = try await HostedPipeline(
             jobs: """
                   stuck: {plugin: probe, concurrency: 5, timeout: 300ms, attempts: 1}
                   other: {plugin: probe, concurrency: 1}
-                """)
+                """, isolation: "none")
         let stuck = try pipeline.queue("stuck")
         _ = try await stuck.addBulk((0..<10).map { _ in (nil, #"{"mode":"block"}"#, JobOptions()) })
         // Five calls hang, time out, and are given up after the grace; their threads stay in the plugin.

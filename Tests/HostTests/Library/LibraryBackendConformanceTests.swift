@@ -58,7 +58,8 @@ enum LibraryBackendKind: String, CaseIterable, Sendable, CustomTestStringConvert
         let noASIN = try await pipeline.ledger.create(title: "The Martian", author: "Andy Weir", status: .downloaded).id
         let ebookOnly = try await pipeline.ledger.create(title: "Artemis", author: "Andy Weir", status: .downloaded).id
         let job = try await pipeline.runtime.enqueue("scan_library", payloadJSON: "{}")
-        #expect(try await Self.waitForEnd(job, of: "scan_library", in: pipeline).state == "completed")
+        let end = try await Self.waitForEnd(job, of: "scan_library", in: pipeline)
+        #expect(end.state == "completed", "\(end.reason)")
         try await eventually("matched", every: .milliseconds(50)) {
             (try await pipeline.requestRow(byASIN).status, try await pipeline.requestRow(noASIN).status) == ("available", "available")
         }
@@ -127,7 +128,8 @@ enum LibraryBackendKind: String, CaseIterable, Sendable, CustomTestStringConvert
         let pipeline = try await Self.pipeline(server, attempts: 2)
         let request = try await pipeline.ledger.create(title: "Piranesi", author: "Susanna Clarke", status: .downloaded).id
         let job = try await pipeline.runtime.enqueue("scan_library", payloadJSON: "{}")
-        #expect(try await Self.waitForEnd(job, of: "scan_library", in: pipeline).state == "completed")
+        let end = try await Self.waitForEnd(job, of: "scan_library", in: pipeline)
+        #expect(end.state == "completed", "\(end.reason)")
         #expect(try await pipeline.runtime.queues["scan_library"]!.job(job)?.attemptsMade == 2)
         try await eventually("available", every: .milliseconds(50)) { try await pipeline.requestRow(request).status == "available" }
         try await pipeline.stop()
@@ -154,7 +156,8 @@ enum LibraryBackendKind: String, CaseIterable, Sendable, CustomTestStringConvert
         server.add(StandInBook(id: "77", title: "Klara and the Sun", author: "Kazuo Ishiguro", addedAt: 1_800_000_000))
         let folder = "/srv/audiobooks/Kazuo Ishiguro/Klara and the Sun"
         let job = try await pipeline.runtime.enqueue("scan_library", payloadJSON: #"{"refresh": true, "path": "\#(folder)"}"#)
-        #expect(try await Self.waitForEnd(job, of: "scan_library", in: pipeline).state == "completed")
+        let end = try await Self.waitForEnd(job, of: "scan_library", in: pipeline)
+        #expect(end.state == "completed", "\(end.reason)")
         // Plex scans one folder; Audiobookshelf scans the whole library.
         #expect(server.scansRequested == [kind == .plex ? folder : nil])
         try await eventually("available after the check that follows", every: .milliseconds(50)) {

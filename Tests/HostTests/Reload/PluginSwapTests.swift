@@ -9,12 +9,12 @@ import Testing
 /// flight finishes on Plex; the jobs after it run on Audiobookshelf; every
 /// request reaches `available`; the job events say which plugin ran each job.
 @Suite struct PluginSwapTests {
-    static func config(_ stores: HostProcessStores, library: any LibraryServerStandIn) -> String {
+    static func config(_ stores: HostProcessStores, library: any LibraryServerStandIn, isolation: String) -> String {
         """
         \(stores.storesYAML)
         queue: {drain_delay: 1s}
         plugins:
-          library: {path: \(library.pluginFile), config: {\(library.pluginConfig(timeoutSeconds: 20, extra: "page_size: 1"))}}
+          library: {path: \(library.pluginFile), isolation: \(isolation), config: {\(library.pluginConfig(timeoutSeconds: 20, extra: "page_size: 1"))}}
         jobs:
           scan_library: {plugin: library, attempts: 1}
           library_recently_added_check: {plugin: library, attempts: 1}
@@ -27,7 +27,8 @@ import Testing
         try Data("audio".utf8).write(to: URL(fileURLWithPath: folder + "/\(title).mp3"))
     }
 
-    @Test func movingTheLibraryJobsFromPlexToAudiobookshelfOnSIGHUPLosesNoRequest() async throws {
+    @Test(arguments: ["process", "none"])
+    func movingTheLibraryJobsFromPlexToAudiobookshelfOnSIGHUPLosesNoRequest(_ isolation: String) async throws {
         let stores = try await HostProcessStores()
         let (postgres, directory, library) = (stores.postgres, stores.directory, stores.library)
         try Self.addBook("Emma", to: library)
@@ -38,7 +39,7 @@ import Testing
         plex.faults.slow(.seconds(3))
 
         let file = try directory.write(
-            "pipeline.yaml", Self.config(stores, library: plex))
+            "pipeline.yaml", Self.config(stores, library: plex, isolation: isolation))
         let host = try HostProcess(config: file, hostID: "swapper", directory: directory)
         try await stores.waitForSchema()
         let ledger = RequestLedger(client: postgres)
@@ -52,7 +53,7 @@ import Testing
         try await eventually("the Plex scan is running") { try await scans.job(scan)?.state == .active }
 
         _ = try directory.write(
-            "pipeline.yaml", Self.config(stores, library: audiobookshelf))
+            "pipeline.yaml", Self.config(stores, library: audiobookshelf, isolation: isolation))
         host.child.signal(SIGHUP)
         try await eventually("reloaded", timeout: .seconds(30)) { host.output.contains("configuration reloaded") }
         #expect(try await scans.job(scan)?.state == .active, "the swap came while Plex's scan was in flight")

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PipelineHost
 import Testing
 
@@ -64,12 +65,51 @@ import Testing
         try await running.value
     }
 
-    @Test func aNewBuildAtTheSamePathIsLoadedAsANewCopyAndTheOldOneFinishesItsJob() async throws {
+    /// A new build in a runner: a new runner starts beside the old one, which
+    /// finishes its job and exits; no copy of the file is needed.
+    @Test func aNewBuildAtTheSamePathStartsANewRunnerAndTheOldOneDrainsAndExits() async throws {
         let redis = try RedisServer()
         let directory = try TemporaryDirectory()
         let plugin = directory.path + "/libProbe.so"
         try FileManager.default.copyItem(atPath: ProductsDirectory.plugin("FixtureCEcho"), toPath: plugin)
         let pipeline = try QueueTestPipeline(redis: redis, jobs: "work: {plugin: probe, concurrency: 1}", plugin: plugin)
+        let runtime = try await pipeline.runtime()
+        let running = Task { try await runtime.run() }
+        let queue = pipeline.queue(client: try testClient(redis))
+        let old = try #require(runtime.plugins["probe"])
+        let oldRunner = try #require(old.isolationStatus.pid)
+        let inFlight = try await runtime.enqueue("work", payloadJSON: Self.slowJob)
+        try await eventually("the job runs") { try await queue.job(inFlight)?.state == .active }
+
+        var build = try Data(contentsOf: URL(fileURLWithPath: plugin))
+        build.append(0)
+        try FileManager.default.removeItem(atPath: plugin)
+        try build.write(to: URL(fileURLWithPath: plugin))
+        guard case .applied(let summary) = await runtime.reload() else { throw TestFailure("reload refused") }
+        #expect(summary.pluginsStarted == ["probe"] && summary.pluginsRetired == ["probe"])
+        let new = try #require(runtime.plugins["probe"])
+        let newRunner = try #require(new.isolationStatus.pid)
+        #expect(newRunner != oldRunner && new.plugin.imagePath == plugin, "a runner of its own, from the file itself")
+        #expect(kill(oldRunner, 0) == 0, "the old runner still runs its job")
+
+        try await eventually("the old build finished its job") { try await queue.job(inFlight)?.state == .completed }
+        let finished = try #require(try await queue.job(inFlight)?.returnValue)
+        #expect(finished.contains("\"pid\":\(oldRunner)"), "it ran in the old runner: \(finished)")
+        try await eventually("the old runner exits once drained") { kill(oldRunner, 0) != 0 }
+        let next = try await runtime.enqueue("work", payloadJSON: #"{"mode":"probe"}"#)
+        try await eventually("the new build runs the next") { try await queue.job(next)?.state == .completed }
+        #expect(try await queue.job(next)?.returnValue?.contains("\"pid\":\(newRunner)") == true)
+        runtime.beginStop()
+        try await running.value
+    }
+
+    @Test func aNewBuildAtTheSamePathIsLoadedAsANewCopyAndTheOldOneFinishesItsJob() async throws {
+        let redis = try RedisServer()
+        let directory = try TemporaryDirectory()
+        let plugin = directory.path + "/libProbe.so"
+        try FileManager.default.copyItem(atPath: ProductsDirectory.plugin("FixtureCEcho"), toPath: plugin)
+        let pipeline = try QueueTestPipeline(
+            redis: redis, jobs: "work: {plugin: probe, concurrency: 1}", plugin: plugin, isolation: "none")
         let runtime = try await pipeline.runtime()
         let running = Task { try await runtime.run() }
         let queue = pipeline.queue(client: try testClient(redis))

@@ -20,12 +20,14 @@ final class DownloadPipeline: @unchecked Sendable {
     /// - Parameters:
     ///   - organizeConcurrency: 0 keeps organize_files jobs waiting in Redis;
     ///     more runs them with the OrganizeFiles plugin into `library`.
+    ///   - isolation: every plugin's `isolation` (`process`, the default, or `none`).
     init(
         plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
         organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5,
         search: String? = nil, searchConcurrency: Int = 1, libraryBackend: (plugin: String, config: String)? = nil,
         libraryAttempts: Int = 1, organizerConfig: String = "", retries: Bool = false,
-        importRoots: [String] = [FileManager.default.temporaryDirectory.path]
+        importRoots: [String] = [FileManager.default.temporaryDirectory.path], pluginOptions: String = "",
+        isolation: String = "process"
     ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
@@ -43,10 +45,12 @@ final class DownloadPipeline: @unchecked Sendable {
             plugins:
               client:
                 path: \(plugin)
+                isolation: \(isolation)
+                \(pluginOptions)
                 config: {poll_interval: 250ms, max_poll_interval: 1s, first_poll_delay: 100ms, request_timeout: 5s, \(config)}
-              organizer: {path: libOrganizeFiles.so, config: {library_root: "\(library)", import_roots: [\(importRoots.map { "\"\($0)\"" }.joined(separator: ", "))], max_import_attempts: \(maxImportAttempts)\(organizerConfig.isEmpty ? "" : ", " + organizerConfig)}}
-            \(search.map { "  search: {path: libSearchProwlarr.so, config: {\($0)}}" } ?? "")
-            \(libraryBackend.map { "  backend: {path: \($0.plugin), config: {\($0.config)}}" } ?? "")
+              organizer: {path: libOrganizeFiles.so, isolation: \(isolation), config: {library_root: "\(library)", import_roots: [\(importRoots.map { "\"\($0)\"" }.joined(separator: ", "))], max_import_attempts: \(maxImportAttempts)\(organizerConfig.isEmpty ? "" : ", " + organizerConfig)}}
+            \(search.map { "  search: {path: libSearchProwlarr.so, isolation: \(isolation), config: {\($0)}}" } ?? "")
+            \(libraryBackend.map { "  backend: {path: \($0.plugin), isolation: \(isolation), config: {\($0.config)}}" } ?? "")
             jobs:
               download_torrent: {plugin: client, attempts: \(downloadAttempts), concurrency: \(downloadConcurrency), backoff: {type: fixed, delay: 200ms}}
               monitor_download: {plugin: client, concurrency: 2}
@@ -57,10 +61,10 @@ final class DownloadPipeline: @unchecked Sendable {
             \(libraryBackend == nil ? "" : "  scan_library: {plugin: backend, attempts: \(libraryAttempts), backoff: {type: fixed, delay: 100ms}}")
             \(libraryBackend == nil ? "" : "  library_recently_added_check: {plugin: backend, attempts: \(libraryAttempts), backoff: {type: fixed, delay: 100ms}}")
             """)
-        let validated = try PipelineValidator(
+        let validated = try await PipelineValidator(
             loader: ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path), startsPlugins: false,
             logger: .silent
-        ).validate(file: file)
+        ).validated(file: file)
         runtime = try await PipelineRuntime.start(validated, hostID: "download-test", logger: .testLogger)
         let runtime = runtime
         running = Task { try await runtime.run() }

@@ -12,17 +12,21 @@ struct QueueTestPipeline {
     let redisURL: String
     let postgres: (url: String, schema: String)?
 
+    /// - Parameter isolation: the probe's `isolation` (`process`, the default, or `none`).
     init(
         redis: RedisServer, jobs: String = "work: {plugin: probe}", queue: String = "", postgres: (url: String, schema: String)? = nil,
-        plugin: String = "libFixtureCEcho.so"
+        plugin: String = "libFixtureCEcho.so", isolation: String = "process"
     ) throws {
         directory = try TemporaryDirectory()
         prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
         redisURL = redis.url
         self.postgres = postgres
         file = directory.path + "/pipeline.yaml"
+        self.isolation = isolation
         try write(jobs: jobs, queue: queue, plugin: plugin)
     }
+
+    let isolation: String
 
     /// Writes pipeline.yaml (again): what a reload then reads.
     func write(jobs: String, queue: String = "", plugin: String = "libFixtureCEcho.so", prefix: String? = nil) throws {
@@ -33,7 +37,7 @@ struct QueueTestPipeline {
             postgres: \(postgres.map { "{url: \"\($0.url)\", schema: \($0.schema)}" } ?? "{enabled: false}")
             queue: {drain_delay: 1s\(queue.isEmpty ? "" : ", " + queue)}
             plugins:
-              probe: {path: \(plugin)}
+              probe: {path: \(plugin), isolation: \(isolation)}
             jobs:
               \(jobs)
             """)
@@ -41,14 +45,14 @@ struct QueueTestPipeline {
 
     var loader: ConfigurationLoader { ConfigurationLoader(environment: [:], defaultPluginDirectory: ProductsDirectory.path) }
 
-    func validated() throws -> PipelineValidator.Result {
-        try PipelineValidator(loader: loader, startsPlugins: false, logger: .silent).validate(file: file)
+    func validated() async throws -> PipelineValidator.Result {
+        try await PipelineValidator(loader: loader, startsPlugins: false, logger: .silent).validated(file: file)
     }
 
     /// A runtime in this process; ``PipelineRuntime/reload()`` reads this pipeline.yaml again.
     func runtime(hostID: String = "test-host") async throws -> PipelineRuntime {
         try await PipelineRuntime.start(
-            validated(), hostID: hostID, logger: .testLogger, reloadSource: ReloadSource(file: file, loader: loader))
+            try await validated(), hostID: hostID, logger: .testLogger, reloadSource: ReloadSource(file: file, loader: loader))
     }
 
     /// A queue client for setting up and reading jobs.

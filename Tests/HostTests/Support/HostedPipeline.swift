@@ -16,7 +16,11 @@ final class HostedPipeline: @unchecked Sendable {
     ///   - jobs: the `jobs:` members (YAML), indented by two spaces.
     ///   - admin: more members of `admin:` (YAML flow), such as `idle_timeout: 1s`.
     ///   - plugin: the probe's file (the C echo fixture unless given).
-    init(jobs: String, queue: String = "", admin: String = "", plugin: String = "libFixtureCEcho.so") async throws {
+    ///   - isolation: the probe's `isolation` (`process`, the default, or `none`).
+    init(
+        jobs: String, queue: String = "", admin: String = "", plugin: String = "libFixtureCEcho.so", isolation: String = "process",
+        pluginOptions: String = ""
+    ) async throws {
         stores = try await HostProcessStores()
         adminPort = try RedisServer.freePort()
         file = try stores.directory.write(
@@ -26,7 +30,7 @@ final class HostedPipeline: @unchecked Sendable {
             queue: {drain_delay: 1s\(queue.isEmpty ? "" : ", " + queue)}
             admin: {listen: "127.0.0.1:\(adminPort)", token: \(token)\(admin.isEmpty ? "" : ", " + admin)}
             plugins:
-              probe: {path: "\(plugin)"}
+              probe: {path: "\(plugin)", isolation: \(isolation)\(pluginOptions.isEmpty ? "" : ", " + pluginOptions)}
             jobs:
             \(jobs)
             """)

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef FX_ABI_MAJOR
 #define FX_ABI_MAJOR PP_ABI_VERSION_MAJOR
@@ -115,8 +116,8 @@ static __attribute__((unused)) pp_outcome fx_probe(const pp_host_api *host, cons
         return PP_OUTCOME_RETRY;
     }
     char result[128];
-    snprintf(result, sizeof result, "{\"seq\":%d,\"running\":%d,\"attempt\":%u}",
-             atomic_fetch_add(&fx_probe_sequence, 1) + 1, running, job->attempt);
+    snprintf(result, sizeof result, "{\"seq\":%d,\"running\":%d,\"attempt\":%u,\"pid\":%d}",
+             atomic_fetch_add(&fx_probe_sequence, 1) + 1, running, job->attempt, (int)getpid());
     host->set_result(call, result);
     return PP_OUTCOME_DONE;
 }

@@ -1,0 +1,177 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a call waiting on a runner hears.
+enum RunnerEvent: Sendable {
+    /// The plugin called a host service the host must answer.
+    case service(request: UInt64, RunnerProtocol.RemoteService)
+    case finished(code: Int32, report: PluginCall.Report)
+    case checked(status: Int32, message: String?)
+    /// The runner died with `inFlight` calls in it (this one included).
+    case died(RunnerDeath, inFlight: Int)
+    // The control exchange at start.
+    case loaded(PluginDescriptorInfo)
+    case refused(code: String, problem: String, fix: String)
+    case started
+    case startFailed(String)
+}
+
+/// A queue one thread waits on and others fill.
+final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [Element] = []
+
+    func put(_ element: Element) {
+        condition.lock()
+        items.append(element)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The next element, waiting as long as it takes.
+    func take() -> Element {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty { condition.wait() }
+        return items.removeFirst()
+    }
+}
+
+/// Where a call on the host waits for its runner (a runner's death always comes).
+typealias RunnerMailbox = BlockingQueue<RunnerEvent>
+
+/// One running runner process: its socket, the thread that reads it, the
+/// thread that waits for it to end, and the calls in it by id.
+final class RunnerProcess: @unchecked Sendable {
+    let pid: pid_t
+    let channel: RunnerChannel
+    let started = Date()
+    let startedAt = ContinuousClock.now
+    /// The start-up exchange (loaded, started).
+    let control = RunnerMailbox()
+    private let calls = Mutex<(boxes: [UInt64: RunnerMailbox], jobs: [UInt64: String], death: RunnerDeath?)>(([:], [:], nil))
+    /// Why the host killed it, when it did.
+    private let hostCause = Mutex<RunnerDeath.Cause?>(nil)
+
+    init(pid: pid_t, channel: RunnerChannel) {
+        self.pid = pid
+        self.channel = channel
+    }
+
+    /// The calls running in it now.
+    var inFlight: Int { calls.withLock { $0.boxes.count } }
+
+    /// Registers call `id` (running `jobID`, if a job); nil once the process has died.
+    func register(_ id: UInt64, jobID: String?) -> RunnerMailbox? {
+        calls.withLock { calls in
+            guard calls.death == nil else { return nil }
+            let box = RunnerMailbox()
+            calls.boxes[id] = box
+            if let jobID { calls.jobs[id] = jobID }
+            return box
+        }
+    }
+
+    func unregister(_ id: UInt64) {
+        calls.withLock { calls in
+            calls.boxes[id] = nil
+            calls.jobs[id] = nil
+        }
+    }
+
+    func send(_ command: RunnerProtocol.Command) throws(WireError) {
+        try channel.send(RunnerProtocol.encode(command))
+    }
+
+    /// Ends the process at once (SIGKILL), recording why; the first reason given is kept.
+    func kill(_ cause: RunnerDeath.Cause) {
+        hostCause.withLock { if $0 == nil { $0 = cause } }
+        Glibc.kill(pid, SIGKILL)
+    }
+
+    /// Who hears of its death, and a death that came before anyone listened.
+    private let deathHandler = Mutex<(handler: (@Sendable (RunnerDeath, [String]) -> Void)?, pending: (RunnerDeath, [String])?)>((nil, nil))
+
+    /// Whether the process has ended (its exit status was collected).
+    var hasEnded: Bool { calls.withLock { $0.death != nil } }
+
+    /// Calls `handler` when the process ends (at once if it has).
+    func watchDeath(_ handler: @escaping @Sendable (RunnerDeath, _ jobs: [String]) -> Void) {
+        let pending = deathHandler.withLock { state -> (RunnerDeath, [String])? in
+            state.handler = handler
+            defer { state.pending = nil }
+            return state.pending
+        }
+        if let pending { handler(pending.0, pending.1) }
+    }
+
+    /// Starts the reader (frames to mailboxes) and the waiter (the exit
+    /// status, then `died` to every call and to the death handler).
+    func watch() {
+        let reader = Thread { [self] in read() }
+        reader.name = "pipeline-host runner \(pid) reader"
+        reader.start()
+        let waiter = Thread { [self] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+            var death = RunnerDeath.from(status: status, pid: pid)
+            if case .signal(SIGKILL) = death.cause, let cause = hostCause.withLock({ $0 }) { death.cause = cause }
+            channel.close()
+            let (boxes, jobs) = calls.withLock { calls in
+                calls.death = death
+                defer {
+                    calls.boxes.removeAll()
+                    calls.jobs.removeAll()
+                }
+                return (calls.boxes, calls.jobs)
+            }
+            for box in boxes.values { box.put(.died(death, inFlight: boxes.count)) }
+            control.put(.died(death, inFlight: boxes.count))
+            let taken = jobs.keys.sorted().compactMap { jobs[$0] }
+            let handler = deathHandler.withLock { state -> (@Sendable (RunnerDeath, [String]) -> Void)? in
+                if state.handler == nil { state.pending = (death, taken) }
+                return state.handler
+            }
+            handler?(death, taken)
+        }
+        waiter.name = "pipeline-host runner \(pid) waiter"
+        waiter.start()
+    }
+
+    private func read() {
+        while true {
+            let frame: [UInt8]?
+            do {
+                frame = try channel.receive()
+            } catch {
+                kill(.protocolViolation("its socket broke: \(error)"))
+                return
+            }
+            guard let frame else { return }
+            let report: RunnerProtocol.Report
+            do {
+                report = try RunnerProtocol.decodeReport(frame)
+            } catch {
+                kill(.protocolViolation("it sent a malformed message: \(error)"))
+                return
+            }
+            switch report {
+            case .finished(let call, let code, let report): box(call)?.put(.finished(code: code, report: report))
+            case .checked(let call, let status, let message): box(call)?.put(.checked(status: status, message: message))
+            case .service(let call, let request, let service): box(call)?.put(.service(request: request, service))
+            case .loaded(let info): control.put(.loaded(info))
+            case .refused(let code, let problem, let fix): control.put(.refused(code: code, problem: problem, fix: fix))
+            case .started: control.put(.started)
+            case .startFailed(let message): control.put(.startFailed(message))
+            }
+        }
+    }
+
+    private func box(_ call: UInt64) -> RunnerMailbox? {
+        calls.withLock { $0.boxes[call] }
+    }
+}
