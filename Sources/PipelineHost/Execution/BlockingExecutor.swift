@@ -34,6 +34,15 @@ public final class BlockingExecutor: Sendable {
         try? await pool.runIfActive(body)
     }
 
+    /// Runs `body` on one of the executor's threads without waiting for it
+    /// (nothing runs once the executor is shut down).
+    public func submit(_ body: @escaping @Sendable () -> Void) {
+        pool.submit { state in
+            guard case .active = state else { return }
+            body()
+        }
+    }
+
     /// Runs `body` with a deadline: when `deadline` has passed since `body`
     /// started on its thread (time spent waiting for a thread does not count),
     /// `onDeadline` is called (to ask the work to stop), and if the work has

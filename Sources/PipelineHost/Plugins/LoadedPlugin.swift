@@ -241,40 +241,42 @@ public final class PluginInstance: @unchecked Sendable {
         defer { if suspect { quarantineGate.leave() } }
         let started = ContinuousClock.now
         let chosen = runner
-        let result = await executor.run(deadline: timeout, grace: cancelGrace, onDeadline: { call.cancel() }) {
-            [self] () -> PluginRunner.CallResult in
-            defer {
-                self.leaveCall()
-                call.markReturned()
-            }
-            return chosen.execute(job, call: call, effects: call.effectPolicy)
+        // The timeout, without a thread: at the deadline the call is asked to
+        // stop; a grace later the runner is ended, which ends the call.
+        let deadlinePassed = Atomic<Bool>(false)
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            deadlinePassed.store(true, ordering: .sequentiallyConsistent)
+            call.cancel()
+            try await Task.sleep(for: cancelGrace)
+            chosen.endForHang(jobID: job.id)
         }
+        let result = await chosen.execute(job, call: call, effects: call.effectPolicy, threads: executor)
+        timer.cancel()
+        leaveCall()
+        call.markReturned()
         let duration = ContinuousClock.now - started
         var outcome: PluginCallOutcome
         switch result {
-        case .completed(.returned(let code, let report), let afterDeadline):
+        case .returned(let code, let report):
             outcome = PluginCallOutcome(
-                result: .completed(code, afterDeadline: afterDeadline), report: report, timeout: timeout, cancelGrace: cancelGrace,
-                duration: duration)
-        case .completed(.died(let death, let inFlight), _):
-            outcome = PluginCallOutcome(
-                crash: PluginCrash(death: death, alone: inFlight <= 1 || suspect), pluginID: plugin.info.id, report: call.report,
-                duration: duration)
-        case .completed(.notRun(let reason), _):
-            outcome = PluginCallOutcome(result: .rejected, report: call.report, timeout: timeout, cancelGrace: cancelGrace, duration: duration)
-            outcome.message = "not run: \(reason)"
-        case .abandoned:
-            // A call that ignored its cancel: end the runner, which frees the thread.
-            chosen.endForHang(jobID: job.id)
+                result: .completed(code, afterDeadline: deadlinePassed.load(ordering: .sequentiallyConsistent)), report: report,
+                timeout: timeout, cancelGrace: cancelGrace, duration: duration)
+        case .died(let death, _) where death.cause == .hung(jobID: job.id):
+            // This call ignored its cancel: the host ended its runner for it.
             outcome = PluginCallOutcome(result: .abandoned, report: call.report, timeout: timeout, cancelGrace: cancelGrace, duration: duration)
             outcome.message =
                 "timed out after \(DurationSyntax.format(timeout)); the plugin did not stop within "
                 + "\(DurationSyntax.format(cancelGrace)) of being cancelled, so the host ended its runner"
-            outcome.abandonedCall = call
-        case .rejected:
-            leaveCall()
-            call.markReturned()
+        case .died(let death, let inFlight):
+            outcome = PluginCallOutcome(
+                crash: PluginCrash(death: death, alone: inFlight <= 1 || suspect), pluginID: plugin.info.id, report: call.report,
+                duration: duration)
+            // Ended for another job's hang: this job is known innocent, retried as it is.
+            if case .hung = death.cause { outcome.crash = nil }
+        case .notRun(let reason):
             outcome = PluginCallOutcome(result: .rejected, report: call.report, timeout: timeout, cancelGrace: cancelGrace, duration: duration)
+            outcome.message = "not run: \(reason)"
         }
         return outcome
     }

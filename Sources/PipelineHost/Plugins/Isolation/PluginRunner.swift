@@ -66,7 +66,6 @@ final class PluginRunner: Sendable {
     let info: PluginDescriptorInfo
     private let logger: Logger
     private let state = Mutex(State())
-    private let running = NSCondition()
     private let nextCall = Atomic<UInt64>(1)
     /// Called with the cause's label at each death: the restarts metric.
     let onDeath: @Sendable (_ label: String) -> Void
@@ -228,7 +227,6 @@ final class PluginRunner: Sendable {
                         return
                     }
                     supervise(process)
-                    wakeWaiters()
                     logger.notice("plugin runner started again", metadata: ["pid": "\(process.pid)"])
                     return
                 } catch {
@@ -244,37 +242,36 @@ final class PluginRunner: Sendable {
         thread.start()
     }
 
-    /// Wakes the calls waiting for a runner to be started.
-    private func wakeWaiters() {
-        running.lock()
-        running.broadcast()
-        running.unlock()
-    }
 
-    /// The running process, waiting while one is being started; nil when
-    /// the plugin is stopped or `cancelled` says to give up.
-    private func runningProcess(cancelled: () -> Bool) -> RunnerProcess? {
-        running.lock()
-        defer { running.unlock() }
+    /// The running process, waiting (without a thread) while one is being
+    /// started; nil when the plugin is stopped or `cancelled` says to give up.
+    private func runningProcess(cancelled: () -> Bool) async -> RunnerProcess? {
         while true {
             switch state.withLock({ $0.phase }) {
             case .running(let process): return process
             case .stopped: return nil
             case .restarting:
                 if cancelled() { return nil }
-                _ = running.wait(until: Date().addingTimeInterval(0.05))
+                try? await Task.sleep(for: .milliseconds(20))
             }
         }
     }
 
-    /// Runs `job` in the runner; blocks this thread until it returns, the
-    /// runner dies, or (while none runs) the call is cancelled.
-    func execute(_ job: PluginJob, call: PluginCall, effects: PluginEffectPolicy) -> CallResult {
-        guard let process = runningProcess(cancelled: { call.isCancelled }) else {
+    /// Runs `job` in the runner and waits, without holding a thread, until it
+    /// returns or the runner dies. A host service the plugin asks for meanwhile
+    /// is answered on one of `threads` (the job type's own), where it may block.
+    func execute(_ job: PluginJob, call: PluginCall, effects: PluginEffectPolicy, threads: BlockingExecutor) async -> CallResult {
+        guard let process = await runningProcess(cancelled: { call.isCancelled }) else {
             return .notRun("the plugin's runner is being started again after \(lastDeathText)")
         }
         let id = nextCall.add(1, ordering: .relaxed).oldValue
-        guard let mailbox = process.register(id, jobID: job.id) else { return .notRun("the plugin's runner has just ended") }
+        let sink = AsyncCallSink { request, service in
+            threads.submit {
+                let (ok, text) = Self.answer(service, effects: effects)
+                try? process.send(.serviceReply(call: id, request: request, ok: ok, text: text))
+            }
+        }
+        guard process.register(id, jobID: job.id, sink: sink) else { return .notRun("the plugin's runner has just ended") }
         defer { process.unregister(id) }
         call.onCancel { try? process.send(.cancel(call: id)) }
         var policy = RunnerProtocol.RemotePolicy(
@@ -286,23 +283,19 @@ final class PluginRunner: Sendable {
         case .jobTypes(let types): policy.enqueueJobTypes = types.sorted()
         }
         try? process.send(.execute(call: id, job: job, policy: policy))
-        while true {
-            switch mailbox.take() {
-            case .service(let request, let service):
-                let (ok, text) = Self.answer(service, effects: effects)
-                try? process.send(.serviceReply(call: id, request: request, ok: ok, text: text))
-            case .finished(let code, let report): return .returned(code: code, report: report)
-            case .died(let death, let inFlight): return .died(death, inFlight: inFlight)
-            default: continue
-            }
+        switch await sink.wait() {
+        case .finished(let code, let report): return .returned(code: code, report: report)
+        case .died(let death, let inFlight): return .died(death, inFlight: inFlight)
+        default: return .notRun("its runner answered out of turn")
         }
     }
 
-    /// Runs the plugin's `check` in the runner.
+    /// Runs the plugin's `check` in the runner (blocking this thread).
     func check(call: PluginCall) -> (status: Int32, message: String?)? {
-        guard let process = runningProcess(cancelled: { call.isCancelled }) else { return nil }
+        guard case .running(let process) = state.withLock({ $0.phase }) else { return nil }
         let id = nextCall.add(1, ordering: .relaxed).oldValue
-        guard let mailbox = process.register(id, jobID: nil) else { return nil }
+        let mailbox = RunnerMailbox()
+        guard process.register(id, jobID: nil, sink: mailbox) else { return nil }
         defer { process.unregister(id) }
         try? process.send(.check(call: id))
         while true {
@@ -349,7 +342,6 @@ final class PluginRunner: Sendable {
             if case .running(let process) = state.phase { return process }
             return nil
         }
-        wakeWaiters()
         guard let process else { return }
         try? process.send(.shutdown)
         let deadline = ContinuousClock.now + grace

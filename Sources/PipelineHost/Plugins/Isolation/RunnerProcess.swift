@@ -41,8 +41,59 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
     }
 }
 
-/// Where a call on the host waits for its runner (a runner's death always comes).
+/// What hears a call's events from the reader thread.
+protocol RunnerEventSink: Sendable {
+    func put(_ event: RunnerEvent)
+}
+
+/// Where a call on the host waits for its runner, blocking a thread (a
+/// runner's death always comes): the start-up exchange and checks.
 typealias RunnerMailbox = BlockingQueue<RunnerEvent>
+
+extension BlockingQueue: RunnerEventSink where Element == RunnerEvent {}
+
+/// A job's call, awaited without holding a thread: the reader thread
+/// resumes the waiting task when the call finishes or the runner dies, and
+/// hands each host service the plugin asks for to `serve` (which answers it
+/// on one of the job type's own threads, where it may block).
+final class AsyncCallSink: RunnerEventSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<RunnerEvent, Never>?
+    private var early: RunnerEvent?
+    private let serve: @Sendable (UInt64, RunnerProtocol.RemoteService) -> Void
+
+    init(serve: @escaping @Sendable (UInt64, RunnerProtocol.RemoteService) -> Void) {
+        self.serve = serve
+    }
+
+    func put(_ event: RunnerEvent) {
+        if case .service(let request, let service) = event { return serve(request, service) }
+        lock.lock()
+        guard let waiting = continuation else {
+            if early == nil { early = event }
+            lock.unlock()
+            return
+        }
+        continuation = nil
+        lock.unlock()
+        waiting.resume(returning: event)
+    }
+
+    /// The call's end: `finished` or `died`.
+    func wait() async -> RunnerEvent {
+        await withCheckedContinuation { (continuation: CheckedContinuation<RunnerEvent, Never>) in
+            lock.lock()
+            if let early {
+                self.early = nil
+                lock.unlock()
+                continuation.resume(returning: early)
+                return
+            }
+            self.continuation = continuation
+            lock.unlock()
+        }
+    }
+}
 
 /// One running runner process: its socket, the thread that reads it, the
 /// thread that waits for it to end, and the calls in it by id.
@@ -53,7 +104,7 @@ final class RunnerProcess: @unchecked Sendable {
     let startedAt = ContinuousClock.now
     /// The start-up exchange (loaded, started).
     let control = RunnerMailbox()
-    private let calls = Mutex<(boxes: [UInt64: RunnerMailbox], jobs: [UInt64: String], death: RunnerDeath?)>(([:], [:], nil))
+    private let calls = Mutex<(boxes: [UInt64: any RunnerEventSink], jobs: [UInt64: String], death: RunnerDeath?)>(([:], [:], nil))
     /// Why the host killed it, when it did.
     private let hostCause = Mutex<RunnerDeath.Cause?>(nil)
 
@@ -65,14 +116,14 @@ final class RunnerProcess: @unchecked Sendable {
     /// The calls running in it now.
     var inFlight: Int { calls.withLock { $0.boxes.count } }
 
-    /// Registers call `id` (running `jobID`, if a job); nil once the process has died.
-    func register(_ id: UInt64, jobID: String?) -> RunnerMailbox? {
+    /// Registers call `id` (running `jobID`, if a job) with `sink`; false
+    /// once the process has died.
+    func register(_ id: UInt64, jobID: String?, sink: any RunnerEventSink) -> Bool {
         calls.withLock { calls in
-            guard calls.death == nil else { return nil }
-            let box = RunnerMailbox()
-            calls.boxes[id] = box
+            guard calls.death == nil else { return false }
+            calls.boxes[id] = sink
             if let jobID { calls.jobs[id] = jobID }
-            return box
+            return true
         }
     }
 
@@ -112,7 +163,11 @@ final class RunnerProcess: @unchecked Sendable {
     /// Starts the reader (frames to mailboxes) and the waiter (the exit
     /// status, then `died` to every call and to the death handler).
     func watch() {
-        let reader = Thread { [self] in read() }
+        let readerDone = DispatchSemaphore(value: 0)
+        let reader = Thread { [self] in
+            read()
+            readerDone.signal()
+        }
         reader.name = "pipeline-host runner \(pid) reader"
         reader.start()
         let waiter = Thread { [self] in
@@ -120,6 +175,14 @@ final class RunnerProcess: @unchecked Sendable {
             while waitpid(pid, &status, 0) < 0, errno == EINTR {}
             var death = RunnerDeath.from(status: status, pid: pid)
             if case .signal(SIGKILL) = death.cause, let cause = hostCause.withLock({ $0 }) { death.cause = cause }
+            // What it wrote before it ended is delivered before its death:
+            // a refusal, a call that finished just before a crash. The
+            // socket reaches its end once the process is gone, unless a
+            // child of the plugin still holds it open; then it is cut.
+            if readerDone.wait(timeout: .now() + .seconds(1)) == .timedOut {
+                channel.close()
+                readerDone.wait()
+            }
             channel.close()
             let (boxes, jobs) = calls.withLock { calls in
                 calls.death = death
@@ -171,7 +234,7 @@ final class RunnerProcess: @unchecked Sendable {
         }
     }
 
-    private func box(_ call: UInt64) -> RunnerMailbox? {
+    private func box(_ call: UInt64) -> (any RunnerEventSink)? {
         calls.withLock { $0.boxes[call] }
     }
 }

@@ -22,6 +22,8 @@ public enum PluginRunnerMain {
         _ = pipeline_set_parent_death_signal(SIGKILL)
         // The host may have died between the spawn and the line above.
         guard getppid() == hostPID else { return 1 }
+        // The plugin's own children must not keep the host's socket open.
+        _ = fcntl(3, F_SETFD, FD_CLOEXEC)
         let channel = RunnerChannel(fd: 3)
         let plugin: LoadedPlugin
         do {
@@ -36,7 +38,6 @@ public enum PluginRunnerMain {
             return 0
         }
         RunnerServer(channel: channel, plugin: plugin, logger: logger).serve()
-        return 0
     }
 }
 
@@ -45,7 +46,6 @@ final class RunnerServer: @unchecked Sendable {
     let channel: RunnerChannel
     let plugin: LoadedPlugin
     let logger: Logger
-    private let threads = RunnerThreads()
     /// Serial plugins (PP_FLAG_SERIAL_EXECUTE) run one execute at a time.
     private let serial = NSLock()
     private let instance = Mutex<PluginInstance?>(nil)
@@ -59,8 +59,24 @@ final class RunnerServer: @unchecked Sendable {
         self.logger = logger
     }
 
-    func serve() {
+    /// One thread reads the socket at a time; it then runs what it read
+    /// itself while the next waiting thread takes over the reading (leader
+    /// and followers), so a call starts on the thread that read it, with no
+    /// hand-off. There is always a thread reading: when none waits, the one
+    /// that read starts another before it runs its call.
+    private let readLock = NSLock()
+    private let waitingReaders = Atomic<Int>(0)
+
+    /// Serves the host until it goes away or says to stop; never returns.
+    func serve() -> Never {
+        readLoop()
+    }
+
+    private func readLoop() -> Never {
         while true {
+            waitingReaders.add(1, ordering: .relaxed)
+            readLock.lock()
+            waitingReaders.subtract(1, ordering: .relaxed)
             let frame: [UInt8]?
             do {
                 frame = try channel.receive()
@@ -70,6 +86,12 @@ final class RunnerServer: @unchecked Sendable {
             }
             // The host is gone: stop at once, whatever runs.
             guard let frame else { exit(0) }
+            if waitingReaders.load(ordering: .relaxed) == 0 {
+                let reader = Thread { [self] in readLoop() }
+                reader.stackSize = 8 << 20
+                reader.start()
+            }
+            readLock.unlock()
             let command: RunnerProtocol.Command
             do {
                 command = try RunnerProtocol.decodeCommand(frame)
@@ -77,28 +99,32 @@ final class RunnerServer: @unchecked Sendable {
                 logger.error("the host sent a malformed message; stopping", metadata: ["error": "\(error)"])
                 exit(2)
             }
-            switch command {
-            case .start(let name, let config):
-                do {
-                    let started = try plugin.start(name: name, configJSON: config, logger: logger)
-                    instance.withLock { $0 = started }
-                    send(.started)
-                } catch {
-                    send(.startFailed(error.problem.hasPrefix("init failed: ") ? String(error.problem.dropFirst(13)) : error.problem))
-                }
-            case .execute(let id, let job, let policy):
-                threads.run { [self] in execute(id, job, policy) }
-            case .check(let id):
-                threads.run { [self] in check(id) }
-            case .cancel(let id):
-                calls.withLock { $0[id]?.call }?.cancel()
-            case .serviceReply(let id, let request, let ok, let text):
-                calls.withLock { $0[id]?.replies }?.put((request, ok, text))
-            case .shutdown:
-                while calls.withLock({ !$0.isEmpty }) { Thread.sleep(forTimeInterval: 0.01) }
-                instance.withLock { $0 }?.shutdownIfIdle()
-                exit(0)
+            handle(command)
+        }
+    }
+
+    private func handle(_ command: RunnerProtocol.Command) {
+        switch command {
+        case .start(let name, let config):
+            do {
+                let started = try plugin.start(name: name, configJSON: config, logger: logger)
+                instance.withLock { $0 = started }
+                send(.started)
+            } catch {
+                send(.startFailed(error.problem.hasPrefix("init failed: ") ? String(error.problem.dropFirst(13)) : error.problem))
             }
+        case .execute(let id, let job, let policy):
+            execute(id, job, policy)
+        case .check(let id):
+            check(id)
+        case .cancel(let id):
+            calls.withLock { $0[id]?.call }?.cancel()
+        case .serviceReply(let id, let request, let ok, let text):
+            calls.withLock { $0[id]?.replies }?.put((request, ok, text))
+        case .shutdown:
+            while calls.withLock({ !$0.isEmpty }) { Thread.sleep(forTimeInterval: 0.01) }
+            instance.withLock { $0 }?.shutdownIfIdle()
+            exit(0)
         }
     }
 
@@ -169,39 +195,5 @@ final class RunnerServer: @unchecked Sendable {
         let call = PluginCall(purpose: .check, job: nil, effectPolicy: .none)
         let status = instance.checkSynchronously(call: call)
         send(.checked(call: id, status: status ?? 0, message: call.report.errorMessage))
-    }
-}
-
-/// The runner's threads for calls: as many as run at once (the host sends
-/// no more than the concurrency of the plugin's job types), made on demand
-/// and kept.
-final class RunnerThreads: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var work: [@Sendable () -> Void] = []
-    private var idle = 0
-
-    func run(_ body: @escaping @Sendable () -> Void) {
-        condition.lock()
-        work.append(body)
-        if idle == 0 {
-            let thread = Thread { [self] in loop() }
-            thread.stackSize = 8 << 20
-            thread.start()
-        } else {
-            condition.signal()
-        }
-        condition.unlock()
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            idle += 1
-            while work.isEmpty { condition.wait() }
-            idle -= 1
-            let body = work.removeFirst()
-            condition.unlock()
-            body()
-        }
     }
 }
