@@ -209,8 +209,7 @@ targets.append(
     .target(
         name: "FuzzTargets",
         dependencies: [
-            "PipelineHost", "DownloadClientKit", "LibraryImport", "PipelineJSON", "PipelinePayloads",
-            .product(name: "Hummingbird", package: "hummingbird"),
+            "PipelineHost", "DownloadClientKit", "LibraryImport",
         ],
         swiftSettings: swiftSettings))
 products.append(.executable(name: "pipeline-fuzz", targets: ["PipelineFuzz"]))

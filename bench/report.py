@@ -97,8 +97,26 @@ def main():
         memory_line = (f"Peak RSS of `pipeline-host run` while draining {m['jobs']:,} jobs at concurrency "
                        f"{m['concurrency']}: **{m['peak_rss_mb']:.1f} MB** ({m['jobs_per_sec']:,.0f} jobs/s including start-up).")
 
+    isolation_rows = []
+    for base in ["worker-generic", "worker-concurrent"]:
+        inside, isolated = rate.get(("pipeline-host", base)), rate.get(("pipeline-host", base + "-isolated"))
+        if inside and isolated:
+            cost = (1 / isolated - 1 / inside) * 1e6
+            isolation_rows.append(f"| {base} | {inside:,.0f} | {isolated:,.0f} | ×{isolated / inside:.2f} | {cost:,.0f} µs |")
+    isolation_table = ""
+    if isolation_rows:
+        isolation_table = ("The same worker scenarios with the no-op plugin in a runner process (`isolation: process`, the "
+                           "default) and in the host (`isolation: none`); the cost per job is the difference of the "
+                           "times per job.\n\n| scenario | in the host | isolated | ratio | cost per job |\n|---|---|---|---|---|\n"
+                           + "\n".join(isolation_rows))
+
     checks = []
     concurrent = rate.get(("pipeline-host", "worker-concurrent"))
+    isolated_concurrent = rate.get(("pipeline-host", "worker-concurrent-isolated"))
+    sidekiq_concurrent = rate.get(("sidekiq", "worker-concurrent"))
+    if isolated_concurrent and sidekiq_concurrent:
+        checks.append(f"- isolated worker-concurrent at least twice Sidekiq's rate (issue #14): "
+                      f"**{'yes' if isolated_concurrent >= 2 * sidekiq_concurrent else 'no'}** (×{isolated_concurrent / sidekiq_concurrent:.2f})")
     if concurrent:
         beaten = [p for p in PEERS if rate.get((p, "worker-concurrent")) and concurrent > rate[(p, "worker-concurrent")]]
         measured = [p for p in PEERS if rate.get((p, "worker-concurrent"))]
@@ -147,6 +165,8 @@ Machine: {machine()[0]}; {machine()[1]}; {machine()[2]}.
 {memory_line}
 
 {history_line}
+
+{isolation_table}
 
 ## Against the issues' targets
 

@@ -31,7 +31,12 @@ struct PipelineBench: AsyncParsableCommand {
     @Option(name: .long, help: "The PostgreSQL of worker-concurrent-history (a schema of its own is created and dropped).")
     var postgresURL: String?
 
-    @Option(name: .long, help: "Comma list of queue-add, queue-add-bulk, worker-generic, worker-concurrent, worker-concurrent-history, memory-drain.")
+    @Option(
+        name: .long,
+        help: """
+            Comma list of queue-add, queue-add-bulk, worker-generic, worker-concurrent, worker-generic-isolated, \
+            worker-concurrent-isolated, worker-concurrent-history, memory-drain.
+            """)
     var scenarios = "queue-add,queue-add-bulk,worker-generic,worker-concurrent"
 
     @Option(name: .long, help: "Jobs the memory-drain scenario drains through a pipeline-host process.")
@@ -54,6 +59,10 @@ struct PipelineBench: AsyncParsableCommand {
                 line = try await drainScenario(client, prefix: prefix, warm: warm, concurrency: 1)
             case "worker-concurrent":
                 line = try await drainScenario(client, prefix: prefix, warm: warm, concurrency: concurrency)
+            case "worker-generic-isolated":
+                line = try await drainScenario(client, prefix: prefix, warm: warm, concurrency: 1, isolated: true)
+            case "worker-concurrent-isolated":
+                line = try await drainScenario(client, prefix: prefix, warm: warm, concurrency: concurrency, isolated: true)
             case "worker-concurrent-history":
                 guard let postgresURL else { throw ValidationError("worker-concurrent-history needs --postgres-url") }
                 line = try await drainScenario(
@@ -99,7 +108,8 @@ struct PipelineBench: AsyncParsableCommand {
     }
 
     func drainScenario(
-        _ client: RedisClient, prefix: String, warm: Int, concurrency: Int, postgres: (url: String, schema: String)? = nil
+        _ client: RedisClient, prefix: String, warm: Int, concurrency: Int, postgres: (url: String, schema: String)? = nil,
+        isolated: Bool = false
     ) async throws -> BenchResult {
         let queue = JobQueue(name: "bench", prefix: prefix, client: client)
         try await prefill(queue, count: warm + jobs)
@@ -107,8 +117,8 @@ struct PipelineBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = try Self.writePipeline(
-            directory: directory, redis: redisURL, prefix: prefix, concurrency: concurrency, postgres: postgres)
-        let validated = try PipelineValidator(startsPlugins: false, logger: Logger(label: "bench")).validate(file: file)
+            directory: directory, redis: redisURL, prefix: prefix, concurrency: concurrency, postgres: postgres, isolated: isolated)
+        let validated = try await PipelineValidator(startsPlugins: false, logger: Logger(label: "bench")).validated(file: file)
         var logger = Logger(label: "pipeline-host")
         logger.logLevel = .warning
         let runtime = try await PipelineRuntime.start(validated, hostID: "bench", logger: logger)
@@ -143,11 +153,13 @@ struct PipelineBench: AsyncParsableCommand {
         let (start, end) = marks.withLock { ($0.start!, $0.end!) }
         let completed = try await queue.counts()[.completed] ?? 0
         guard completed == total else { throw ValidationError("expected \(total) completed, found \(completed)") }
+        let scenario =
+            postgres != nil ? "worker-concurrent-history" : (concurrency == 1 ? "worker-generic" : "worker-concurrent") + (isolated ? "-isolated" : "")
         return BenchResult(
-            scenario: postgres != nil ? "worker-concurrent-history" : concurrency == 1 ? "worker-generic" : "worker-concurrent",
-            jobs: jobs, concurrency: concurrency,
+            scenario: scenario, jobs: jobs, concurrency: concurrency,
             seconds: (end - start).seconds,
-            note: "pipeline-host worker (concurrency \(concurrency)) running the no-op C plugin through the ABI; "
+            note: "pipeline-host worker (concurrency \(concurrency)) running the no-op C plugin through the ABI "
+                + (isolated ? "in a runner process (isolation: process); " : "in the host (isolation: none); ")
                 + "timed from the finish of job \(warm) (after \(warm) untimed warm-up jobs) to that of job \(total), "
                 + "as the host saw the finish script return; verified completed=\(total) in Redis; completed jobs kept\(written)")
     }
@@ -197,7 +209,7 @@ struct PipelineBench: AsyncParsableCommand {
 
     static func writePipeline(
         directory: String, redis: String, prefix: String, concurrency: Int, keepCompleted: Int? = nil,
-        postgres: (url: String, schema: String)? = nil
+        postgres: (url: String, schema: String)? = nil, isolated: Bool = false
     ) throws -> String {
         let keep = keepCompleted.map(String.init) ?? "all"
         let history = postgres.map { "{url: \"\($0.url)\", schema: \($0.schema)}" } ?? "{enabled: false}"
@@ -205,7 +217,7 @@ struct PipelineBench: AsyncParsableCommand {
             redis: {url: "\(redis)", prefix: \(prefix)}
             postgres: \(history)
             plugins:
-              noop: {path: "\(ProductsDirectory.path)/libBenchNoop.so"}
+              noop: {path: "\(ProductsDirectory.path)/libBenchNoop.so", isolation: \(isolated ? "process" : "none")}
             jobs:
               bench: {plugin: noop, concurrency: \(concurrency), attempts: 1, retention: {completed: \(keep), failed: all}}
             """

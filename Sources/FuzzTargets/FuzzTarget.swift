@@ -1,11 +1,7 @@
 import DownloadClientKit
 import Foundation
-import Hummingbird
-import HummingbirdCore
 import LibraryImport
-import PipelineJSON
-import PipelinePayloads
-@testable import PipelineHost
+import PipelineHost
 
 /// The parsers that read what crosses a trust boundary, each as a function
 /// of arbitrary bytes that must return (with a value or an error) and never
@@ -63,39 +59,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let (opts, rest) = lines(data)
         var fields = fields(rest)
         fields["opts"] = opts
-        let job = TakenJob(id: "fuzz", token: "host:1:1", fields: fields)
-        switch job.options {
-        case .success(let options):
-            // What a finished attempt does with them, for every outcome.
-            let settings = JobTypeConfiguration.fuzzSettings
-            for kind in [PluginCallOutcome.Kind.done, .retry, .fail, .reschedule] {
-                let resolution = AttemptResolution(
-                    outcome: .fuzz(kind), options: options, attemptsMade: job.attemptsMade, settings: settings, random: 0.5)
-                _ = JobFinish(id: job.id, token: job.token, kind: resolution.kind, keep: resolution.keep, attempts: resolution.attempts)
-                    .arguments
-            }
-            _ = options.json
-            _ = try? JobQueue.check(options)
-        case .failure(let invalid):
-            _ = invalid.description
-        }
-        _ = (job.run, job.timestamp, job.deferredFailure, job.dataJSON)
-        let snapshot = JobSnapshot(id: "fuzz", queue: "q", state: .waiting, fields: fields, logs: [])
-        _ = (snapshot.createdAt, snapshot.processedAt, snapshot.finishedAt, snapshot.attemptsMade, snapshot.options)
-        _ = JobPresentation.text(snapshot)
+        FuzzEntryPoints.jobHash(fields: fields)
     }
 
     static func adminInput(_ data: Data) {
         let (query, rest) = lines(data)
-        let uri = URI("/api/admin/logs?" + query)
-        _ = try? JobFilter(uri.queryParameters)
-        _ = AdminPage.nextPage(query)
-        _ = HostAllowList(listenHost: "127.0.0.1", port: 8089, allowed: ["pipeline.example.org"]).allows(query)
-        let body = Data(rest.joined(separator: "\n").utf8)
-        _ = try? JSONDecoder().decode(NewRequest.self, from: body)
-        _ = try? JSONDecoder().decode(RequestQuery.self, from: body)
-        if let options = try? JSONDecoder().decode(FollowUpOptions.self, from: body) { _ = options.problem }
-        _ = try? JSONDecoder().decode(JSONValue.self, from: body)
+        FuzzEntryPoints.adminQuery(query)
+        FuzzEntryPoints.adminBody(Data(rest.joined(separator: "\n").utf8))
     }
 
     static func torrent(_ data: Data) {
@@ -129,28 +99,5 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = FileNames.component(value, keepingExtension: true)
             _ = FileNames.component(value, fallback: "")
         }
-    }
-}
-
-extension JobTypeConfiguration {
-    /// A job type's settings as pipeline.yaml's defaults give them.
-    static var fuzzSettings: JobTypeConfiguration {
-        let defaults = JobDefaults()
-        return JobTypeConfiguration(
-            name: "fuzz", plugin: "p", concurrency: 1, priority: defaults.priority, attempts: defaults.attempts,
-            backoff: defaults.backoff, timeout: defaults.timeout, retention: defaults.retention, delay: defaults.delay, schedule: nil,
-            location: SourceLocation(line: 1, column: 1), pluginLocation: SourceLocation(line: 1, column: 1))
-    }
-}
-
-extension PluginCallOutcome {
-    /// An outcome of `kind`, as a plugin that said nothing more would give.
-    static func fuzz(_ kind: Kind) -> PluginCallOutcome {
-        var outcome = PluginCallOutcome(
-            result: .completed(0, afterDeadline: false), report: PluginCall.Report(), timeout: .seconds(1),
-            cancelGrace: .seconds(1), duration: .zero)
-        outcome.kind = kind
-        if kind == .reschedule { outcome.delay = .seconds(1) }
-        return outcome
     }
 }
