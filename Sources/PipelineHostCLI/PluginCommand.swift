@@ -53,8 +53,9 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run one job through one plugin, without a queue, and print the outcome as JSON.",
         discussion: """
             For plugin authors: loads the file like the host does, starts it with --plugin-config, runs one job \
-            and prints what it reported. Follow-up jobs and request transitions are shown, not applied. Exits \
-            0 when the job is done or rescheduled, 1 when it fails or asks for a retry.
+            and prints what it reported. Request transitions are checked and shown, not applied. There is no \
+            queue: `enqueue` answers PP_ERR_UNSUPPORTED. Exits 0 when the job is done or rescheduled, 1 when it \
+            fails or asks for a retry.
             """)
 
     @Argument(help: "The plugin's .so file.")
@@ -78,6 +79,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The attempts allowed in all.")
     var maxAttempts = 3
 
+    @Option(name: .long, help: "Run it as the host would: process (in a runner, the default) or none (in this process).")
+    var isolation = "process"
+
     @OptionGroup var logOptions: LogOptions
 
     func run() async throws {
@@ -85,9 +89,15 @@ struct RunCommand: AsyncParsableCommand {
         guard case .success(let limit) = DurationSyntax.parse(timeout) else {
             throw ValidationError("--timeout: \(timeout) is not a duration such as 30s or 5m")
         }
+        guard (1...1000).contains(maxAttempts), (1...maxAttempts).contains(attempt) else {
+            throw ValidationError("--attempt and --max-attempts: need 1 ≤ attempt ≤ max-attempts ≤ 1000, got \(attempt) of \(maxAttempts)")
+        }
+        guard ["process", "none"].contains(isolation) else {
+            throw ValidationError("--isolation: '\(isolation)' is not process or none")
+        }
         let plugin: LoadedPlugin
         do {
-            plugin = try PluginLoader.load(path: path)
+            plugin = try PluginLoader.load(path: path, isolation: isolation == "none" ? .inProcess : .process)
         } catch {
             printError(error.description)
             throw ExitCode.failure
@@ -113,7 +123,8 @@ struct RunCommand: AsyncParsableCommand {
             maxAttempts: maxAttempts, payloadJSON: payload)
         let outcome = await instance.execute(
             job, on: executor, timeout: limit,
-            effects: PluginEffectPolicy(enqueue: .anyJobType, offersRequestTransitions: true))
+            // No queue here: enqueue answers PP_ERR_UNSUPPORTED, as the header says.
+            effects: PluginEffectPolicy(enqueue: .unsupported, offersRequestTransitions: true))
         await instance.shutdown()
         await executor.shutdown()
         print(try PluginInspection.json(outcome))

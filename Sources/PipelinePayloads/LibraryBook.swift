@@ -1,5 +1,5 @@
 /// One book a library backend lists (Plex, Audiobookshelf): what a plugin
-/// reports through `report_library` (ABI 1.1) and what the host records in
+/// reports through `report_library` (since ABI 1.1) and what the host records in
 /// `library_items` and matches against requests. The one type both sides
 /// encode and decode, so the field names exist once.
 public struct LibraryBook: Sendable, Hashable, Codable {

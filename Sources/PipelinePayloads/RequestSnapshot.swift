@@ -1,7 +1,7 @@
 import PipelineJSON
 
 /// A request as the host's request ledger describes it to a plugin
-/// (`find_requests`, ABI 1.2) and as the host builds the payloads of the jobs
+/// (`find_requests`, since ABI 1.2) and as the host builds the payloads of the jobs
 /// it starts itself (a new request's `search_indexers`, an operator's retry).
 ///
 /// The same type is encoded by the host and decoded by plugins, so the field

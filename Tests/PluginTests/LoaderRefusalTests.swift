@@ -1,3 +1,4 @@
+import Foundation
 import PipelineHost
 import Testing
 
@@ -26,8 +27,8 @@ import Testing
              problem: "its descriptor is 112 bytes, larger than the 96 this host knows, and byte 96 is not zero",
              fix: "upgrade pipeline-host, or leave the fields this host does not know zero"),
         Case(fixture: "FixtureMissingField", code: .missingField,
-             problem: "its descriptor's 'name' is NULL, empty or not UTF-8",
-             fix: "set 'name' to a static string"),
+             problem: "its descriptor's 'name' is empty",
+             fix: "set 'name' to a non-empty static string"),
         Case(fixture: "FixtureNullFunction", code: .missingFunction,
              problem: "its descriptor's function 'execute' is NULL",
              fix: "every plugin must provide init, execute and shutdown"),
@@ -70,6 +71,41 @@ import Testing
         #expect(plugin.info.structSize == UInt32(PluginLoader.hostDescriptorSize + 16))
         #expect(plugin.info.description == "A plugin the loader tests use.")
         #expect(plugin.info.hasCheck)
+    }
+
+    /// Variants of the C fixture built with `cc` here, each with one field
+    /// wrong: the message quotes the value and tells the cases apart.
+    @Test(arguments: [
+        (#"#define FX_NAME NULL"#, "its descriptor's 'name' is NULL", "set 'name' to a static string"),
+        (#"#define FX_NAME "\xff\xfe""#, "its descriptor's 'name' is not UTF-8", "write 'name' in UTF-8"),
+        (#"#define FX_NAME """#, "its descriptor's 'name' is empty", "set 'name' to a non-empty static string"),
+        (#"#define FX_JOB_TYPES "echo", "Bad Name!""#, "job type #2, 'Bad Name!', is not a valid name", "use letters, digits"),
+        (#"#define FX_JOB_TYPES "echo", "a\033[2Jb""#, #"job type #2, 'a\u{1B}[2Jb', is not a valid name"#, "use letters"),
+        (#"#define FX_JOB_TYPES "echo", """#, "job type #2 is an empty string", "end the list with NULL"),
+    ])
+    func fieldRefusalsQuoteTheValue(_ define: String, _ problem: String, _ fix: String) async throws {
+        let directory = try temporaryFolder("refusal")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = define + "\n#include \"\(packageRoot)/Tests/PluginTests/Fixtures/Common/fixture_plugin.h\"\n"
+        let library = try await compileCPlugin(source, named: "variant", in: directory)
+        let error = await #expect(throws: PluginLoadError.self) { try await loadPlugin(library) }
+        #expect(error?.problem == problem)
+        #expect(error?.fix.contains(fix) == true, "\(error?.fix ?? "")")
+    }
+
+    /// Names resolve one way everywhere, and dlopen always gets an absolute path.
+    @Test func namesResolveToAbsolutePaths() throws {
+        let environment = ["PIPELINE_PLUGIN_DIR": "/opt/plugins"]
+        #expect(PluginLoader.resolve("libX.so", environment: environment) == "/opt/plugins/libX.so")
+        #expect(PluginLoader.resolve("libX.so", environment: [:]) == ProductsDirectory.path + "/libX.so")
+        #expect(PluginLoader.resolve("/a/../b/libX.so", environment: environment) == "/b/libX.so")
+        let here = FileManager.default.currentDirectoryPath
+        #expect(PluginLoader.resolve("./sub/libX.so", environment: environment) == here + "/sub/libX.so")
+        // A missing file's fix speaks to a C author, not only to this package.
+        let missing = PluginLoader.resolve("libNoSuchPlugin.so", environment: environment)
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: missing) }
+        #expect(error?.path == "/opt/plugins/libNoSuchPlugin.so")
+        #expect(error?.fix.contains("cc -shared -fPIC") == true)
     }
 
     @Test func duplicateJobTypeIsRefused() async throws {

@@ -96,7 +96,7 @@ import Testing
         let instance = try await startPlugin("FixtureCEcho", name: "c")
         let executor = BlockingExecutor(threads: 1)
         let outcome = await instance.execute(
-            PluginJob(id: "1", type: "echo", payloadJSON: #"{"mode":"hang"}"#), on: executor, timeout: .milliseconds(50),
+            PluginJob(id: "1", type: "echo", payloadJSON: #"{"mode":"block"}"#), on: executor, timeout: .milliseconds(50),
             cancelGrace: .milliseconds(50), effects: .none)
         #expect(outcome.timedOut)
         #expect(instance.runningCalls == 1)
@@ -127,9 +127,26 @@ import Testing
             "FixtureCEcho", "echo", payload: #"{"mode":"effects"}"#,
             effects: PluginEffectPolicy(enqueue: .jobTypes(["other"]), offersRequestTransitions: true))
         #expect(refused.kind == .fail)
-        #expect(refused.message == "enqueue refused")
+        #expect(refused.message == "enqueue refused (status -2)")
         let noQueue = try await runJob("FixtureCEcho", "echo", payload: #"{"mode":"effects"}"#, effects: .none)
         #expect(noQueue.message == "transition refused")
+    }
+
+    /// `enqueue`'s options: the priority as a number or as pipeline.yaml names it.
+    @Test func enqueueOptionsTakeNamedPriorities() throws {
+        func decode(_ json: String) throws -> FollowUpOptions {
+            try JSONDecoder().decode(FollowUpOptions.self, from: Data(json.utf8))
+        }
+        let high = try #require(JobPriority.parse("high")).value
+        #expect(try decode(#"{"priority":"high","delay_ms":250,"job_id":"x-1"}"#)
+            == FollowUpOptions(delayMilliseconds: 250, priority: high, jobID: "x-1"))
+        #expect(try decode(#"{"priority":7}"#).priority == 7)
+        #expect(try decode(#"{"priority":"low"}"#).priority == JobPriority.parse("low")?.value)
+        #expect(try decode(#"{"priority":"high"}"#).priority != JobPriority.parse("low")?.value)
+        let refused = #expect(throws: DecodingError.self) { try decode(#"{"priority":"urgent"}"#) }
+        #expect(String(describing: refused).contains("'urgent' is not high, medium, low, none or a number"))
+        #expect(try decode(#"{"priority":-1}"#).problem == "priority -1 is outside 0...\(JobPriority.maximum)")
+        #expect(throws: DecodingError.self) { try decode(#"{"delay_ms":"soon"}"#) }
     }
 
     @Test func pluginBugsAndBadInputFailWithAClearMessage() async throws {

@@ -52,3 +52,40 @@ func runJob(
     await executor.shutdown()
     return outcome
 }
+
+/// Builds a C plugin from `source` with plain `cc`, against the header alone,
+/// with the flags docs/plugin-abi.md gives, into `directory`; returns the
+/// library's path. `cc` runs (and is waited for) off the cooperative pool.
+func compileCPlugin(_ source: String, named name: String, in directory: URL) async throws -> String {
+    let sourcePath = directory.appendingPathComponent("\(name).c").path
+    let library = directory.appendingPathComponent("lib\(name).so").path
+    try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+    let (status, diagnostics) = try await offPool { () throws -> (Int32, String) in
+        let compiler = Process()
+        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compiler.arguments = [
+            "cc", "-shared", "-fPIC", "-fvisibility=hidden", "-O2", "-Wall", "-Werror",
+            "-I", packageRoot + "/Sources/PluginABI/include", "-o", library, sourcePath,
+        ]
+        let errors = Pipe()
+        compiler.standardError = errors
+        try compiler.run()
+        let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        compiler.waitUntilExit()
+        return (compiler.terminationStatus, diagnostics)
+    }
+    guard status == 0 else { throw CompileFailure(diagnostics: diagnostics) }
+    return library
+}
+
+struct CompileFailure: Error, CustomStringConvertible {
+    var diagnostics: String
+    var description: String { "cc failed: \(diagnostics)" }
+}
+
+/// A fresh folder under the temporary directory, for one test.
+func temporaryFolder(_ prefix: String) throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}

@@ -15,30 +15,10 @@ import Testing
     }
 
     @Test func documentedCPluginBuiltWithCCLoadsAndRunsAJob() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("third-party-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try temporaryFolder("third-party")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let source = directory.appendingPathComponent("hello.c").path
-        let library = directory.appendingPathComponent("libhello.so").path
-        try Self.documentedPlugin().write(toFile: source, atomically: true, encoding: .utf8)
-
         // The exact command docs/plugin-abi.md gives.
-        // cc runs (and is waited for) off the cooperative pool.
-        let (status, diagnostics) = try await offPool { () throws -> (Int32, String) in
-            let compiler = Process()
-            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            compiler.arguments = [
-                "cc", "-shared", "-fPIC", "-fvisibility=hidden", "-O2", "-Wall", "-Werror",
-                "-I", packageRoot + "/Sources/PluginABI/include", "-o", library, source,
-            ]
-            let errors = Pipe()
-            compiler.standardError = errors
-            try compiler.run()
-            let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            compiler.waitUntilExit()
-            return (compiler.terminationStatus, diagnostics)
-        }
-        try #require(status == 0, "cc failed: \(diagnostics)")
+        let library = try await compileCPlugin(Self.documentedPlugin(), named: "hello", in: directory)
 
         let plugin = try await loadPlugin(library)
         #expect(plugin.info.id == "org.example.hello")
@@ -50,15 +30,22 @@ import Testing
         try plugins.add(await loadPlugin(builtPlugin("FixtureSwiftEcho")), as: "swift")
         try plugins.add(plugin, as: "hello")
 
+        // Two instances of the one file (what a reload runs beside the old
+        // one): each keeps its own state, as the page teaches.
         let instance = try plugin.start(name: "hello", configJSON: "{}", logger: .silent)
+        let other = try plugin.start(name: "hello-2", configJSON: "{}", logger: .silent)
         let executor = BlockingExecutor(threads: 1)
         let outcome = await instance.execute(
             PluginJob(id: "job-42", type: "hello.greet", attempt: 2, maxAttempts: 3), on: executor, timeout: .seconds(10),
             effects: .none)
+        let second = await instance.execute(PluginJob(id: "job-43", type: "hello.greet"), on: executor, timeout: .seconds(10), effects: .none)
+        let fromOther = await other.execute(PluginJob(id: "job-44", type: "hello.greet"), on: executor, timeout: .seconds(10), effects: .none)
         await instance.shutdown()
+        await other.shutdown()
         await executor.shutdown()
         #expect(outcome.kind == .done)
-        #expect(outcome.resultJSON == #"{"greeting":"hello","job":"job-42","attempt":2}"#)
+        #expect(outcome.resultJSON == #"{"greeting":"hello","job":"job-42","attempt":2,"greeted":1}"#)
+        #expect(second.resultJSON?.contains(#""greeted":2"#) == true && fromOther.resultJSON?.contains(#""greeted":1"#) == true)
         #expect(outcome.report.events.map(\.message) == ["greeting"])
         #expect(outcome.report.progress?.percent == 100)
     }

@@ -84,13 +84,15 @@ public final class HistoryWriter: Sendable {
         }
     }
 
-    /// Flushes every 100 ms until cancelled, then once more.
+    /// Flushes every 100 ms until cancelled. What is left then is written by
+    /// the host's last flush before it exits (from a task that is not
+    /// cancelled), which says how many records, if any, could not be written.
     public func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(100))
+            if Task.isCancelled { return }
             await flush()
         }
-        await flush()
     }
 
     /// Writes what is buffered; on failure keeps it for the next try.
@@ -133,6 +135,9 @@ public final class HistoryWriter: Sendable {
                 buffer.events.insert(contentsOf: events, at: 0)
                 return buffer.states.count + buffer.events.count
             }
+            // A flush refused because the host is stopping is no outage: the
+            // last flush before exit writes these records, or counts them.
+            if Task.isCancelled { return false }
             let first = buffer.withLock { buffer -> Bool in
                 defer { buffer.warned = true }
                 return !buffer.warned

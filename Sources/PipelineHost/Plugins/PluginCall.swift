@@ -215,6 +215,24 @@ public struct FollowUpOptions: Sendable, Hashable, Decodable {
         case jobID = "job_id"
     }
 
+    /// `delay_ms` a whole number of milliseconds; `priority` a number (0 to
+    /// 2097151, lower is more urgent) or a level name as pipeline.yaml writes
+    /// it (`high`, `medium`, `low`, `none`); `job_id` a string.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        delayMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .delayMilliseconds)
+        if let number = try? container.decodeIfPresent(Int.self, forKey: .priority) {
+            priority = number
+        } else if let name = try container.decodeIfPresent(String.self, forKey: .priority) {
+            guard let level = JobPriority.parse(name) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .priority, in: container, debugDescription: "'\(name)' is not high, medium, low, none or a number")
+            }
+            priority = level.value
+        }
+        jobID = try container.decodeIfPresent(String.self, forKey: .jobID)
+    }
+
     /// Why no job can be added with these options, or nil.
     public var problem: String? {
         if let delayMilliseconds, !(0...JobLimits.maximumDelayMilliseconds).contains(delayMilliseconds) {

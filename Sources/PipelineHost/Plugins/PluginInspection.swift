@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 /// How `pipeline-host plugin …` shows a plugin, a refusal and an outcome.
 public enum PluginInspection {
@@ -44,55 +45,61 @@ public enum PluginInspection {
                     message: error.description))
     }
 
+    /// A call's outcome as `plugin run` prints it: every JSON the plugin
+    /// handed over (result, details, payload, log metadata, transition
+    /// details, follow-up payloads and options) as JSON, not as strings.
     public static func json(_ outcome: PluginCallOutcome) throws -> String {
-        struct Event: Encodable {
-            var level: String
-            var message: String
-            var metadata: String?
+        func value(_ text: String?) -> JSONValue? {
+            guard let text else { return nil }
+            return (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
         }
-        struct Effect: Encodable {
-            var kind: String
-            var requestID: String?
-            var status: String?
-            var jobType: String?
-            var payload: String?
-            var delayMilliseconds: Int64?
-            var jobID: String?
+        var object: [String: JSONValue] = [
+            "outcome": .string(outcome.kind.rawValue), "timed_out": .bool(outcome.timedOut),
+        ]
+        object["result"] = value(outcome.resultJSON)
+        object["message"] = outcome.message.map(JSONValue.string)
+        object["details"] = value(outcome.detailsJSON)
+        object["delay_ms"] = outcome.delay.map { .int($0.milliseconds) }
+        object["payload"] = value(outcome.payloadJSON)
+        object["progress"] = outcome.report.progress.map { progress in
+            var shown: [String: JSONValue] = ["percent": .double(progress.percent)]
+            shown["details"] = value(progress.detailsJSON)
+            return .object(shown)
         }
-        struct Shown: Encodable {
-            var outcome: String
-            var result: String?
-            var message: String?
-            var details: String?
-            var delayMilliseconds: Int64?
-            var payload: String?
-            var timedOut: Bool
-            var progress: Double?
-            var events: [Event]
-            var effects: [Effect]
-        }
-        let effects = outcome.report.effects.map { effect -> Effect in
-            switch effect {
-            case .requestTransition(let requestID, let status, _):
-                return Effect(kind: "request_transition", requestID: requestID, status: status.rawValue)
-            case .enqueue(let jobType, let payload, let options):
-                return Effect(
-                    kind: "enqueue", jobType: jobType, payload: payload, delayMilliseconds: options.delayMilliseconds,
-                    jobID: options.jobID)
-            case .libraryReport(let backend, let items, let complete):
-                return Effect(
-                    kind: complete ? "library_listing" : "library_additions", jobType: backend,
-                    payload: items.map { "\($0.id): \($0.title)" }.joined(separator: "\n"))
-            }
-        }
-        return try encode(
-            Shown(
-                outcome: outcome.kind.rawValue, result: outcome.resultJSON, message: outcome.message,
-                details: outcome.detailsJSON,
-                delayMilliseconds: outcome.delay.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 },
-                payload: outcome.payloadJSON, timedOut: outcome.timedOut, progress: outcome.report.progress?.percent,
-                events: outcome.report.events.map { Event(level: $0.level.rawValue, message: $0.message, metadata: $0.metadataJSON) },
-                effects: effects))
+        object["events"] = .array(
+            outcome.report.events.map { event in
+                var shown: [String: JSONValue] = ["level": .string(event.level.rawValue), "message": .string(event.message)]
+                shown["metadata"] = value(event.metadataJSON)
+                return .object(shown)
+            })
+        object["effects"] = .array(
+            outcome.report.effects.map { effect -> JSONValue in
+                switch effect {
+                case .requestTransition(let requestID, let status, let details):
+                    var shown: [String: JSONValue] = [
+                        "kind": "request_transition", "request_id": .string(requestID), "status": .string(status.rawValue),
+                    ]
+                    shown["details"] = value(details)
+                    return .object(shown)
+                case .enqueue(let jobType, let payload, let options):
+                    var shown: [String: JSONValue] = ["kind": "enqueue", "job_type": .string(jobType)]
+                    shown["payload"] = value(payload)
+                    var chosen: [String: JSONValue] = [:]
+                    chosen["delay_ms"] = options.delayMilliseconds.map { .int($0) }
+                    chosen["priority"] = options.priority.map { .int(Int64($0)) }
+                    chosen["job_id"] = options.jobID.map(JSONValue.string)
+                    shown["options"] = .object(chosen)
+                    return .object(shown)
+                case .libraryReport(let backend, let items, let complete):
+                    return .object([
+                        "kind": "report_library", "backend": .string(backend), "complete": .bool(complete),
+                        "items": .array(items.map { .object(["id": .string($0.id), "title": .string($0.title), "author": .string($0.author)]) }),
+                    ])
+                }
+            })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(JSONValue.object(object)), as: UTF8.self)
     }
 
     private static func encode(_ value: some Encodable) throws -> String {

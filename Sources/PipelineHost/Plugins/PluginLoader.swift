@@ -35,20 +35,37 @@ public enum PluginLoader {
     /// What Swift plugins must match: the platform and the Swift toolchain.
     public static let swiftSignature = platformSignature + " " + String(cString: pp_swift_toolchain_signature())
 
+    /// The absolute path of a plugin named on the command line: a bare file
+    /// name is looked for in `PIPELINE_PLUGIN_DIR`, else in the directory of
+    /// pipeline-host (where pipeline.yaml's relative paths point too); a
+    /// relative path with a folder in it is relative to the current directory.
+    public static func resolve(_ given: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if given.hasPrefix("/") { return (given as NSString).standardizingPath }
+        if !given.contains("/") {
+            let directory = environment["PIPELINE_PLUGIN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ProductsDirectory.path
+            return ((directory as NSString).appendingPathComponent(given) as NSString).standardizingPath
+        }
+        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(given) as NSString).standardizingPath
+    }
+
     /// Opens and checks the plugin at `path`: in this process, or, with
     /// `isolation` `process`, in a runner process (the same checks, by the
     /// same code), so that none of the plugin's code runs in the host.
     ///
     /// - Throws: ``PluginLoadError`` naming the file, the problem and the fix.
-    public static func load(path: String, isolation: PluginIsolation = .inProcess) throws(PluginLoadError) -> LoadedPlugin {
+    public static func load(path given: String, isolation: PluginIsolation = .inProcess) throws(PluginLoadError) -> LoadedPlugin {
+        // dlopen searches the library path for a bare name: always hand it an absolute path.
+        let path = given.hasPrefix("/") ? given : resolve(given)
         func refuse(_ code: PluginLoadError.Code, _ problem: String, _ fix: String) -> PluginLoadError {
             PluginLoadError(code, path: path, problem: problem, fix: fix)
         }
         guard FileManager.default.fileExists(atPath: path) else {
             throw refuse(
                 .fileNotFound, "no such file",
-                "build the plugin (swift build), or fix its path in pipeline.yaml (relative paths are resolved "
-                    + "in PIPELINE_PLUGIN_DIR, which defaults to the directory of pipeline-host)")
+                "build the plugin (a C plugin: `cc -shared -fPIC -I<dir of pipeline_plugin.h> -o lib<Name>.so <name>.c`; "
+                    + "this project's own: `swift build`), or fix its path (a bare file name is looked for in "
+                    + "PIPELINE_PLUGIN_DIR, which defaults to the directory of pipeline-host; other relative paths are "
+                    + "relative to pipeline.yaml's plugin_dir, or to the current directory on the command line)")
         }
         let build = PluginImages.identity(of: path)
         if case .process = isolation.mode {
@@ -121,10 +138,14 @@ public enum PluginLoader {
 
         var strings: [String: String] = [:]
         for (field, pointer) in [("build_signature", copy.build_signature), ("id", copy.id), ("name", copy.name), ("version", copy.version)] {
-            guard let pointer, let value = String(validatingCString: pointer), !value.isEmpty else {
-                throw refuse(
-                    .missingField, "its descriptor's '\(field)' is NULL, empty or not UTF-8",
-                    "set '\(field)' to a static string (see docs/plugin-abi.md)")
+            guard let pointer else {
+                throw refuse(.missingField, "its descriptor's '\(field)' is NULL", "set '\(field)' to a static string (see docs/plugin-abi.md)")
+            }
+            guard let value = String(validatingCString: pointer) else {
+                throw refuse(.missingField, "its descriptor's '\(field)' is not UTF-8", "write '\(field)' in UTF-8")
+            }
+            guard !value.isEmpty else {
+                throw refuse(.missingField, "its descriptor's '\(field)' is empty", "set '\(field)' to a non-empty static string")
             }
             strings[field] = value
         }
@@ -160,9 +181,15 @@ public enum PluginLoader {
             guard index < 1000 else {
                 throw refuse(.badJobTypes, "its job_types list has no NULL terminator in 1000 entries", "end the list with NULL")
             }
-            guard let name = String(validatingCString: pointer), ConfigurationLoader.isValidName(name, allowDots: true) else {
+            guard let name = String(validatingCString: pointer) else {
+                throw refuse(.badJobTypes, "job type #\(index + 1) is not UTF-8", "write job type names in UTF-8")
+            }
+            guard !name.isEmpty else {
+                throw refuse(.badJobTypes, "job type #\(index + 1) is an empty string", "give every job type a name, or end the list with NULL")
+            }
+            guard ConfigurationLoader.isValidName(name, allowDots: true) else {
                 throw refuse(
-                    .badJobTypes, "job type #\(index + 1) is not a valid name",
+                    .badJobTypes, "job type #\(index + 1), '\(EscapingLogHandler.escape(String(name.prefix(80))))', is not a valid name",
                     "use letters, digits, '_', '-' and '.' only")
             }
             guard !types.contains(name) else {

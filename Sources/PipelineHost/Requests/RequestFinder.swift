@@ -3,7 +3,7 @@ import PipelinePayloads
 
 /// Reads requests with everything a job needs to work on them: the book, the
 /// counters and times, and the latest download (``RequestSnapshot``). Serves
-/// `find_requests` (ABI 1.2) and the payloads the admin API builds.
+/// `find_requests` (since ABI 1.2) and the payloads the admin API builds.
 extension RequestLedger {
     /// The requests `query` selects, on the calling thread (a plugin's
     /// worker thread, which may block).

@@ -278,7 +278,7 @@ public final class PipelineRuntime: Service, Sendable {
         }
         if history.pendingCount > 0 {
             logger.error(
-                "PostgreSQL did not answer before exit; job history not written",
+                "PostgreSQL did not answer before exit: \(history.pendingCount) job history record(s) are not written",
                 metadata: ["records": "\(history.pendingCount)"])
         }
     }

@@ -1,5 +1,5 @@
 /*
- * pipeline_plugin.h: the pipeline-host plugin ABI, version 1.0.
+ * pipeline_plugin.h: the pipeline-host plugin ABI, version 1.2.
  *
  * This header is the whole contract between pipeline-host and a processor
  * plugin. A plugin is one shared library (.so) that includes this header and

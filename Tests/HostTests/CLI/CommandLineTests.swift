@@ -137,14 +137,50 @@ import Testing
         #expect(refused.output.contains("\"code\" : \"abiMajorMismatch\""))
     }
 
+    /// Every flag in a command's usage line has a row in its page's table.
+    @Test(arguments: [
+        (["plugin", "run"], "docs/plugin-abi.md"), (["plugin", "inspect"], "docs/plugin-abi.md"),
+        (["validate"], "docs/configuration.md"),
+    ])
+    func everyFlagIsDocumented(_ command: [String], _ page: String) async throws {
+        let help = try await Self.run(command + ["--help"])
+        let usage = try #require(help.output.split(separator: "\n").first { $0.hasPrefix("USAGE:") })
+        let flags = usage.split(separator: " ").compactMap { word -> String? in
+            let flag = word.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            return flag.hasPrefix("--") ? flag : nil
+        }
+        #expect(!flags.isEmpty)
+        let text = try String(contentsOfFile: packageRoot + "/" + page, encoding: .utf8)
+        for flag in flags where !["--help", "--version"].contains(flag) {
+            #expect(text.contains("`\(flag)"), "\(command.joined(separator: " ")) \(flag) is not in \(page)")
+        }
+    }
+
     @Test func pluginRunShowsTheOutcome() async throws {
         let run = try await Self.run([
             "plugin", "run", ProductsDirectory.plugin("FixtureCEcho"), "echo", "--payload", #"{"mode":"effects"}"#,
         ])
-        #expect(run.status == 0, "\(run.errors)")
-        #expect(run.output.contains("\"outcome\" : \"done\""))
-        #expect(run.output.contains("\"status\" : \"searching\""))
-        #expect(run.output.contains("\"delayMilliseconds\" : 3000"))
+        // The transition is checked and shown; with no queue, enqueue answers
+        // PP_ERR_UNSUPPORTED (-3), as the header says, and the fixture fails.
+        #expect(run.status == 1, "\(run.errors)")
+        let shown = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
+        #expect(shown?["outcome"] as? String == "fail")
+        #expect(shown?["message"] as? String == "enqueue refused (status -3)")
+        let effects = shown?["effects"] as? [[String: Any]]
+        #expect(effects?.count == 1)
+        #expect(effects?.first?["status"] as? String == "searching")
+
+        // The result is JSON, not an escaped string.
+        let done = try await Self.run([
+            "plugin", "run", ProductsDirectory.plugin("FixtureCEcho"), "echo", "--payload", #"{"mode":"done","n":[1,2]}"#,
+        ])
+        #expect(done.status == 0, "\(done.errors)")
+        let result = (try JSONSerialization.jsonObject(with: Data(done.output.utf8)) as? [String: Any])?["result"] as? [String: Any]
+        #expect(result?["n"] as? [Int] == [1, 2])
+
+        let badAttempt = try await Self.run(["plugin", "run", ProductsDirectory.plugin("FixtureCEcho"), "echo", "--attempt", "4"])
+        #expect(badAttempt.status != 0)
+        #expect(badAttempt.errors.contains("need 1 ≤ attempt ≤ max-attempts ≤ 1000, got 4 of 3"))
 
         // No config: the plugin's init refuses, naming the setting.
         let failed = try await Self.run(["plugin", "run", ProductsDirectory.plugin("LibraryABS"), "scan_library"])

@@ -10,10 +10,11 @@ import Testing
 /// seeder must learn of a downloading Transmission from the tracker and dial
 /// it: Transmission is in the swarm and has announced before the seeder joins.
 @Suite struct RealTransferTests {
-    /// A bit over a megabyte, downloaded at 150 kB/s: eight seconds or so of
-    /// progress for the monitor to follow.
+    /// A bit over a megabyte, downloaded at 100 kB/s: twelve seconds or so of
+    /// progress for the monitor to follow, even when a loaded machine (the
+    /// whole suite runs in parallel) delays its polls.
     static let sizes = [400_000, 400_000, 400_000]
-    static let limitBytesPerSecond = 150_000
+    static let limitBytesPerSecond = 100_000
 
     static func expectSteppedProgress(_ percents: [Int]) {
         #expect(percents.last == 100, "\(percents)")

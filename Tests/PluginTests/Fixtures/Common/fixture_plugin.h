@@ -155,8 +155,11 @@ static __attribute__((unused)) pp_outcome fx_execute(void *state, const pp_job *
             host->set_error(call, "transition refused", NULL);
             return PP_OUTCOME_FAIL;
         }
-        if (host->enqueue(call, "echo", "{\"mode\":\"done\"}", "{\"delay_ms\":3000}") != PP_OK) {
-            host->set_error(call, "enqueue refused", NULL);
+        int enqueued = host->enqueue(call, "echo", "{\"mode\":\"done\"}", "{\"delay_ms\":3000}");
+        if (enqueued != PP_OK) {
+            char message[64];
+            snprintf(message, sizeof message, "enqueue refused (status %d)", enqueued);
+            host->set_error(call, message, NULL);
             return PP_OUTCOME_FAIL;
         }
         return PP_OUTCOME_DONE;
