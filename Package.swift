@@ -30,6 +30,7 @@ let cFixtures = [
     "FixtureDuplicateType",
     "FixtureBadSignature",
     "FixtureInitFails",
+    "FixtureDownloadClient",
 ]
 
 /// Swift plugins that the tests use (built with PluginKit, like the shipped ones).

@@ -16,8 +16,9 @@ struct MonitorDownloadJob<Client: DownloadClient> {
         var payload = try job.payload(as: MonitorDownloadPayload.self)
         guard payload.client == Client.clientKind else {
             return .fail(
-                "this download is in \(payload.client), and this plugin talks to \(Client.clientKind): "
-                    + "route monitor_download to the \(payload.client) plugin")
+                "this download is in \(payload.client), and this plugin talks to \(Client.clientKind): list both "
+                    + "plugins under download_clients and bind monitor_download to download_clients, so that each "
+                    + "download stays with the client that has it (docs/configuration.md, \"Download clients\")")
         }
         let observation: MonitorObservation
         do {

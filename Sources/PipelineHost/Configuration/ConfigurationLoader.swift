@@ -12,7 +12,7 @@ public struct ConfigurationLoader: Sendable {
     /// nor `PIPELINE_PLUGIN_DIR` says.
     public var defaultPluginDirectory: String
 
-    static let topLevelKeys = ["version", "plugin_dir", "defaults", "redis", "postgres", "admin", "queue", "plugins", "jobs"]
+    static let topLevelKeys = ["version", "plugin_dir", "defaults", "redis", "postgres", "admin", "queue", "plugins", "download_clients", "jobs"]
     static let jobSettingKeys = ["concurrency", "priority", "attempts", "backoff", "timeout", "retention", "delay"]
     static let jobKeys = ["plugin"] + jobSettingKeys + ["schedule"]
 
@@ -107,6 +107,8 @@ public struct ConfigurationLoader: Sendable {
         if let node = top["plugins"], case .mapping(let entries) = node.kind {
             declared = entries.compactMap { $0.key.scalar }
         }
+        let downloadClients = top["download_clients"].map { decodeDownloadClients($0, declaredPlugins: declared, reader: reader) } ?? []
+        if top["download_clients"] != nil { declared.append(DownloadClientRoute.listName) }
         let jobs =
             top["jobs"].map { decodeJobs($0, defaults: defaults, declaredPlugins: declared, reader: reader) } ?? []
         // Each slot is a thread of its own: keep the sum within what a host may start.
@@ -120,7 +122,7 @@ public struct ConfigurationLoader: Sendable {
 
         return PipelineConfiguration(
             file: file, pluginDirectory: pluginDirectory, defaults: defaults, redis: redis, postgres: postgres,
-            admin: admin, queue: queue, plugins: plugins, jobs: jobs)
+            admin: admin, queue: queue, plugins: plugins, jobs: jobs, downloadClients: downloadClients)
     }
 
     private func decodePlugins(_ node: YAMLNode, directory: String, reader: ConfigurationNodeReader) -> [PluginEntry] {
@@ -129,6 +131,9 @@ public struct ConfigurationLoader: Sendable {
         var plugins: [PluginEntry] = []
         for entry in entries {
             let what = "plugins.\(entry.name)"
+            if entry.name == DownloadClientRoute.listName {
+                reader.error(at: entry.key.location, "'\(entry.name)' names the list of download clients; give the plugin another name")
+            }
             if !Self.isValidName(entry.name, allowDots: false) {
                 reader.error(at: entry.key.location, "plugin name '\(entry.name)' may hold only letters, digits, '_' and '-'")
             }
@@ -159,12 +164,6 @@ public struct ConfigurationLoader: Sendable {
                 continue
             }
             let path = Self.absolute(rawPath, relativeTo: directory)
-            if let twin = plugins.first(where: { $0.path == path }) {
-                reader.error(
-                    at: pathField.value.location,
-                    "\(path) is already listed as plugin '\(twin.name)' (line \(twin.location.line)); list each file once")
-                continue
-            }
             plugins.append(
                 PluginEntry(
                     name: entry.name, path: path, configJSON: configJSON, isolation: isolation, location: entry.key.location,

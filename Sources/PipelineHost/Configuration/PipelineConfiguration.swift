@@ -16,6 +16,15 @@ public struct PipelineConfiguration: Sendable {
     public var plugins: [PluginEntry]
     /// The job types, in file order.
     public var jobs: [JobTypeConfiguration]
+    /// The download clients, in priority order: the plugin instances that
+    /// job types bound to `download_clients` are routed over (empty when the
+    /// file has no such list).
+    public var downloadClients: [DownloadClientRoute] = []
+
+    /// The job types bound to the `download_clients` list rather than to one plugin.
+    public var downloadJobTypes: Set<String> {
+        Set(jobs.filter { $0.plugin == DownloadClientRoute.listName }.map(\.name))
+    }
 
     /// The job type named `name`.
     public func job(named name: String) -> JobTypeConfiguration? {
@@ -48,7 +57,8 @@ public struct PluginEntry: Sendable {
 public struct JobTypeConfiguration: Sendable {
     /// The job type; also the name of its BullMQ queue.
     public var name: String
-    /// The name of the plugin entry that runs it.
+    /// The name of the plugin entry that runs it, or `download_clients` for
+    /// a job type routed over that list.
     public var plugin: String
     /// The most jobs of this type one host runs at once.
     public var concurrency: Int

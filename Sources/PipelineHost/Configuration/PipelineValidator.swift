@@ -44,10 +44,11 @@ public struct PipelineValidator: Sendable {
         }
 
         var plugins = PluginSet()
+        let sharers = Set(configuration.downloadClients.map(\.plugin))
         for entry in configuration.plugins {
             do throws(PluginLoadError) {
                 let plugin = try PluginLoader.load(path: entry.path, isolation: entry.isolation)
-                try plugins.add(plugin, as: entry.name)
+                try plugins.add(plugin, as: entry.name, sharers: sharers)
                 if startsPlugins {
                     let instance = try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
                     instance.shutdownIfIdle()
@@ -55,6 +56,15 @@ public struct PipelineValidator: Sendable {
             } catch {
                 let location = error.code == .initFailed ? entry.configLocation : entry.pathLocation
                 report(location, "plugins.\(entry.name): \(error)")
+            }
+        }
+        for job in configuration.jobs where job.plugin == DownloadClientRoute.listName {
+            for client in configuration.downloadClients {
+                guard let plugin = plugins.plugin(named: client.plugin), !plugin.info.jobTypes.contains(job.name) else { continue }
+                report(
+                    client.location,
+                    "download client '\(client.plugin)' (\(plugin.info.name)) does not handle job type '\(job.name)', which is "
+                        + "bound to download_clients; it handles: \(plugin.info.jobTypes.joined(separator: ", "))")
             }
         }
         for job in configuration.jobs {

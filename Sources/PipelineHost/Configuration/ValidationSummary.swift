@@ -1,5 +1,6 @@
 /// What `pipeline-host validate` prints for a valid pipeline: the job types
-/// and how they run, then the plugins that run them.
+/// and how they run, the download clients in priority order (when listed),
+/// then the plugins that run them.
 public enum ValidationSummary {
     public static func render(_ result: PipelineValidator.Result) -> String {
         let configuration = result.configuration
@@ -20,10 +21,18 @@ public enum ValidationSummary {
                 plugin.info.jobTypes.joined(separator: ","), plugin.path,
             ])
         }
+        var clients = TextTable(header: ["DOWNLOAD CLIENT", "PROTOCOLS", "NEW DOWNLOADS"])
+        for client in configuration.downloadClients {
+            clients.append([
+                client.plugin, client.protocols.map(\.rawValue).joined(separator: ","),
+                client.acceptsNew ? "accepted" : "refused (finishing its own)",
+            ])
+        }
+        let clientSection = configuration.downloadClients.isEmpty ? "" : "\n\n" + clients.render()
         return """
             \(configuration.file): OK, \(configuration.jobs.count) job types, \(configuration.plugins.count) plugins
 
-            \(jobs.render())
+            \(jobs.render())\(clientSection)
 
             \(plugins.render())
             """

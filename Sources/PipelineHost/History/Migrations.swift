@@ -135,6 +135,11 @@ public enum Migrations {
                 "ALTER TABLE download_history ALTER COLUMN client_id SET NOT NULL",
                 "CREATE UNIQUE INDEX download_history_download ON download_history (request_id, client, client_id)",
             ]),
+        Migration(
+            version: 3, name: "download_history records the download_clients instance that has each download",
+            statements: [
+                "ALTER TABLE download_history ADD COLUMN client_instance text",
+            ]),
     ]
 
     /// Applies the migrations the schema lacks, in order, and returns the

@@ -178,6 +178,28 @@ public final class JobQueue: Sendable {
         return Array((replies[0].elements + replies[1].elements).compactMap(\.text).prefix(limit))
     }
 
+    /// The ids of the jobs not finished yet (waiting, prioritized, delayed,
+    /// paused or running), at most `limit` of each state.
+    public func unfinishedJobIDs(limit: Int = 100_000) async throws(RedisError) -> [String] {
+        let last = String(max(0, limit - 1))
+        let replies = try await client.pipeline([
+            ["LRANGE", key("wait"), "0", last], ["LRANGE", key("paused"), "0", last], ["LRANGE", key("active"), "0", last],
+            ["ZRANGE", key("prioritized"), "0", last], ["ZRANGE", key("delayed"), "0", last],
+        ])
+        return replies.flatMap { $0.elements.compactMap(\.text) }
+    }
+
+    /// The `data` (payload) of each job of `ids`, nil for a job that is gone.
+    public func payloads(of ids: [String]) async throws(RedisError) -> [String?] {
+        var payloads: [String?] = []
+        payloads.reserveCapacity(ids.count)
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
+            let replies = try await client.pipeline(chunk.map { ["HGET", key($0), "data"] })
+            payloads += replies.map(\.text)
+        }
+        return payloads
+    }
+
     /// The ids of the jobs that finished (completed or failed) between `from`
     /// and `to`, in milliseconds since the epoch: the sets are scored by finish time.
     func finishedJobIDs(from: Int64, to: Int64, limit: Int) async throws(RedisError) -> [String] {

@@ -234,8 +234,8 @@ public final class RequestLedger: Sendable {
                 """
                 INSERT INTO download_history
                     (request_id, client, client_id, release_title, size_bytes, source_url, status, save_path, error,
-                     completed_at)
-                VALUES ($1, $2, $3, COALESCE($4, ''), $5::bigint, $6, $7, $8, $9,
+                     client_instance, completed_at)
+                VALUES ($1, $2, $3, COALESCE($4, ''), $5::bigint, $6, $7, $8, $9, $10,
                         CASE WHEN $7 = 'completed' THEN now() END)
                 ON CONFLICT (request_id, client, client_id) DO UPDATE SET
                     release_title = CASE WHEN $4 IS NULL THEN download_history.release_title ELSE EXCLUDED.release_title END,
@@ -244,13 +244,14 @@ public final class RequestLedger: Sendable {
                     status = EXCLUDED.status,
                     save_path = COALESCE(EXCLUDED.save_path, download_history.save_path),
                     error = EXCLUDED.error,
+                    client_instance = COALESCE(EXCLUDED.client_instance, download_history.client_instance),
                     completed_at = CASE WHEN EXCLUDED.status = 'completed'
                         THEN COALESCE(download_history.completed_at, now()) ELSE download_history.completed_at END,
                     updated_at = now()
                 """,
                 [
                     id, download.client, download.clientID, download.releaseTitle, download.sizeBytes.map(String.init),
-                    download.sourceURL, download.status, download.savePath, download.error,
+                    download.sourceURL, download.status, download.savePath, download.error, download.clientInstance,
                 ])
         }
     }

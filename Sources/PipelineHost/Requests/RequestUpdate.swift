@@ -120,6 +120,9 @@ public struct DownloadRecord: Sendable, Equatable, Codable {
     /// Where the finished download is, as the host sees the file system.
     public var savePath: String?
     public var error: String?
+    /// The `download_clients` instance that has the download (set by the
+    /// host for the jobs it routes; nil for a job type bound to one plugin).
+    public var clientInstance: String?
 
     static let statuses: Set<String> = ["downloading", "completed", "failed", "removed"]
 
@@ -130,11 +133,12 @@ public struct DownloadRecord: Sendable, Equatable, Codable {
         case sizeBytes = "size_bytes"
         case sourceURL = "source_url"
         case savePath = "save_path"
+        case clientInstance = "client_instance"
     }
 
     public init(
         client: String, clientID: String, status: String, releaseTitle: String? = nil, sizeBytes: Int64? = nil,
-        sourceURL: String? = nil, savePath: String? = nil, error: String? = nil
+        sourceURL: String? = nil, savePath: String? = nil, error: String? = nil, clientInstance: String? = nil
     ) {
         self.client = client
         self.clientID = clientID
@@ -144,5 +148,6 @@ public struct DownloadRecord: Sendable, Equatable, Codable {
         self.sourceURL = sourceURL
         self.savePath = savePath
         self.error = error
+        self.clientInstance = clientInstance
     }
 }

@@ -167,15 +167,35 @@ public final class PipelineRuntime: Service, Sendable {
             findRequests: ledger.map { PipelineRuntime.requestFinder($0) })
         // A job type with concurrency 0 is paused on this host: its jobs can
         // be added (and wait), but this host takes none.
+        let downloads = Self.downloadPlugins(configuration, instances: instances)
         let workers = configuration.jobs.compactMap { job -> QueueWorker? in
-            guard job.concurrency > 0, let instance = instances[job.plugin], let queue = queues[job.name] else { return nil }
+            guard job.concurrency > 0, let queue = queues[job.name] else { return nil }
+            let plugins: JobPlugins
+            if job.plugin == DownloadClientRoute.listName, let downloads {
+                plugins = downloads
+            } else if let instance = instances[job.plugin] {
+                plugins = JobPlugins(instance)
+            } else {
+                return nil
+            }
             return QueueWorker(
-                settings: job, queue: queue, plugin: instance, executor: BlockingExecutor(threads: job.concurrency),
+                settings: job, queue: queue, plugins: plugins, executor: BlockingExecutor(threads: job.concurrency),
                 queueSettings: configuration.queue, hostID: hostID, effects: effects, followUps: followUps,
                 history: jobHistory, metrics: metrics, logger: logger)
         }
         return RuntimeGeneration(
             configuration: configuration, queues: queues, workers: workers, instances: instances, executor: executor)
+    }
+
+    /// The instances of `download_clients`, routed by a ``DownloadRouter``;
+    /// nil when the configuration has no such list.
+    static func downloadPlugins(_ configuration: PipelineConfiguration, instances: [String: PluginInstance]) -> JobPlugins? {
+        guard !configuration.downloadClients.isEmpty else { return nil }
+        let members = instances.filter { name, _ in configuration.downloadClients.contains { $0.plugin == name } }
+        let router = DownloadRouter(
+            clients: configuration.downloadClients, jobTypes: configuration.downloadJobTypes,
+            kinds: members.mapValues { DownloadRouter.kind(ofPluginID: $0.plugin.info.id) })
+        return JobPlugins(instances: members, router: router)
     }
 
     /// Puts `generation` in force: its workers start taking jobs at once;

@@ -17,7 +17,8 @@ import Synchronization
 final class QueueWorker: Sendable {
     let settings: JobTypeConfiguration
     let queue: JobQueue
-    let plugin: PluginInstance
+    /// The plugin that runs its jobs, or the instances a router chooses among.
+    let plugins: JobPlugins
     let executor: BlockingExecutor
     let queueSettings: QueueSettings
     let hostID: String
@@ -33,9 +34,6 @@ final class QueueWorker: Sendable {
     let counters: JobCounters
     /// When the queue's script keeps failing: the log line, the metric, the backoff.
     private let scriptFailures: ScriptFailures
-    /// The plugin as the event log names it: `library (org.pipeline.library.plex 0.6.0, libLibraryPlex.so)`,
-    /// made once rather than for every job.
-    let pluginLabel: String
     private let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
     /// Finished when ``run()`` returns.
@@ -73,13 +71,13 @@ final class QueueWorker: Sendable {
     }
 
     init(
-        settings: JobTypeConfiguration, queue: JobQueue, plugin: PluginInstance, executor: BlockingExecutor,
+        settings: JobTypeConfiguration, queue: JobQueue, plugins: JobPlugins, executor: BlockingExecutor,
         queueSettings: QueueSettings, hostID: String, effects: PluginEffectPolicy, followUps: FollowUpDispatcher,
         history: JobHistory?, metrics: RuntimeMetrics? = nil, logger: Logger
     ) {
         self.settings = settings
         self.queue = queue
-        self.plugin = plugin
+        self.plugins = plugins
         self.executor = executor
         self.queueSettings = queueSettings
         self.hostID = hostID
@@ -87,8 +85,6 @@ final class QueueWorker: Sendable {
         self.followUps = followUps
         self.history = history
         counters = JobCounters(jobType: settings.name, metrics: metrics)
-        pluginLabel =
-            "\(plugin.name) (\(plugin.plugin.info.id) \(plugin.plugin.info.version), \((plugin.plugin.path as NSString).lastPathComponent))"
         var logger = logger
         logger[metadataKey: "job_type"] = "\(settings.name)"
         self.logger = logger
@@ -271,6 +267,17 @@ final class QueueWorker: Sendable {
             failAtOnce(job, reason: reason, keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts, group: &group)
             return
         }
+        let plugin: PluginInstance
+        switch plugins.instance(forJobType: settings.name, payloadJSON: job.dataJSON) {
+        case .success(let chosen):
+            plugin = chosen
+        case .failure(let refusal):
+            logger.warning("no plugin instance can run a job", metadata: ["job_id": "\(job.id)", "error": "\(refusal)"])
+            failAtOnce(job, reason: refusal.message, keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts, group: &group)
+            return
+        }
+        let pluginLabel = plugins.labels[plugin.name] ?? plugin.name
+        let router = plugins.router
         let run = job.run
         state.withLock { $0.running[job.id] = RunningJob(token: job.token, run: run) }
         let input = PluginJob(
@@ -284,7 +291,14 @@ final class QueueWorker: Sendable {
                 input, on: executor, timeout: settings.timeout, cancelGrace: queueSettings.cancelGrace, effects: effects,
                 suspect: suspect,
                 call: { call in self.state.withLock { $0.running[job.id]?.call = call } })
-            if let crash = outcome.crash { await judgeCrash(crash, of: job.id, outcome: &outcome) }
+            if let crash = outcome.crash { await judgeCrash(crash, of: job.id, plugin: plugin, outcome: &outcome) }
+            if let router {
+                // What comes after this job finds the instance that ran it.
+                outcome.report.effects = router.mark(outcome.report.effects, for: plugin.name)
+                if let payload = outcome.payloadJSON {
+                    outcome.payloadJSON = router.mark(payloadJSON: payload, ofJobType: settings.name, for: plugin.name)
+                }
+            }
             counters.duration?.recordNanoseconds(outcome.duration.milliseconds.multipliedSaturating(by: 1_000_000))
             await record(outcome, of: job.id)
             let resolution = AttemptResolution(
@@ -370,7 +384,7 @@ final class QueueWorker: Sendable {
     /// every host sees it): a suspect, and when it ran alone, one more death
     /// of its own doing. At the plugin's `max_crashes` such deaths the job is
     /// poison: it fails for good, saying so, and is not run again.
-    private func judgeCrash(_ crash: PluginCrash, of id: String, outcome: inout PluginCallOutcome) async {
+    private func judgeCrash(_ crash: PluginCrash, of id: String, plugin: PluginInstance, outcome: inout PluginCallOutcome) async {
         let key = queue.key(id)
         let replies = try? await queue.client.pipeline([
             ["HINCRBY", key, Self.suspectField, "1"], crash.alone ? ["HINCRBY", key, Self.crashField, "1"] : ["HGET", key, Self.crashField],

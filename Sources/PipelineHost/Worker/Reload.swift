@@ -99,6 +99,16 @@ extension PipelineRuntime {
             fixed.append("the admin section (address, token) cannot change while the host runs: restart it to apply it")
         }
         guard fixed.isEmpty else { return refuse(fixed) }
+        let removedClients = old.downloadClients.filter { client in !new.downloadClients.contains { $0.plugin == client.plugin } }
+        if !removedClients.isEmpty, let router = Self.downloadPlugins(old, instances: plugins)?.router as? DownloadRouter {
+            do {
+                let inFlight = try await DownloadsInFlight.count(in: queues, jobTypes: old.downloadJobTypes, router: router)
+                let problems = inFlight.problems(removing: old.downloadClients, keeping: new.downloadClients)
+                guard problems.isEmpty else { return refuse(problems) }
+            } catch {
+                return refuse(["the downloads in flight could not be counted (\(error)); a client is removed only once it is idle: reload again when Redis answers"])
+            }
+        }
 
         let running = plugins
         let executor = RuntimeGeneration.makeExecutor()
@@ -126,7 +136,11 @@ extension PipelineRuntime {
             jobTypesRemoved: oldJobs.keys.filter { newJobs[$0] == nil }.sorted(),
             jobTypesChanged: newJobs.compactMap { name, job in
                 guard let before = oldJobs[name] else { return nil }
-                let pluginChanged = started.instances[job.plugin] !== running[before.plugin]
+                let routed = job.plugin == DownloadClientRoute.listName || before.plugin == DownloadClientRoute.listName
+                let pluginChanged =
+                    started.instances[job.plugin] !== running[before.plugin]
+                    || (routed && (old.downloadClients != new.downloadClients
+                        || new.downloadClients.contains { started.instances[$0.plugin] !== running[$0.plugin] }))
                 return pluginChanged || Self.settingsText(before) != Self.settingsText(job) ? name : nil
             }.sorted())
         if let scheduler {

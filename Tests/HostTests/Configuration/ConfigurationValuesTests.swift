@@ -8,6 +8,30 @@ import Testing
             .load(bytes: Array(yaml.utf8), file: "test.yaml")
     }
 
+    @Test func downloadClientsAreInstancesInPriorityOrderAndOneFileMayBeLoadedTwice() throws {
+        let configuration = try load("""
+            plugins:
+              qbit_home: {path: libDownloadQBittorrent.so, config: {url: "http://a"}}
+              qbit_seedbox: {path: libDownloadQBittorrent.so, config: {url: "http://b"}}
+              nzb: {path: libNZB.so}
+            download_clients:
+              - {plugin: qbit_seedbox, accept_new: false}
+              - plugin: qbit_home
+              - {plugin: nzb, protocols: [usenet, torrent, usenet]}
+            jobs:
+              download_torrent: {plugin: download_clients}
+              monitor_download: {plugin: download_clients}
+              other: {plugin: nzb}
+            """)
+        #expect(configuration.downloadClients == [
+            DownloadClientRoute(plugin: "qbit_seedbox", acceptsNew: false), DownloadClientRoute(plugin: "qbit_home"),
+            DownloadClientRoute(plugin: "nzb", protocols: [.usenet, .torrent]),
+        ])
+        #expect(configuration.plugins.map(\.path) == ["/plugins/libDownloadQBittorrent.so", "/plugins/libDownloadQBittorrent.so", "/plugins/libNZB.so"])
+        #expect(configuration.downloadJobTypes == ["download_torrent", "monitor_download"])
+        #expect(configuration.downloadClients[1].location.line == 7)
+    }
+
     @Test func defaultsApplyAndJobTypesOverride() throws {
         let configuration = try load("""
             defaults:

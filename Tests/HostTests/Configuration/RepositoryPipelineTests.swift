@@ -35,6 +35,13 @@ import Testing
         }
     }
 
+    /// Download jobs are routed over the client list, so that a client can be
+    /// swapped on a running host without losing a download.
+    @Test func downloadJobsAreRoutedOverTheClientList() {
+        #expect(configuration.downloadClients == [DownloadClientRoute(plugin: "download_client", protocols: [.torrent], acceptsNew: true)])
+        #expect(configuration.downloadJobTypes == ["download_torrent", "monitor_download"])
+    }
+
     @Test func recentlyAddedCheckRunsEveryFiveMinutes() throws {
         let schedule = try #require(configuration.job(named: "library_recently_added_check")?.schedule)
         guard case .every(let interval) = schedule.trigger else {
@@ -77,6 +84,8 @@ import Testing
             "org.pipeline.library.plex",
         ])
         let summary = ValidationSummary.render(result)
-        #expect(summary.contains("search_indexers               search           3            medium (5)  3 attempts, exponential 2s"))
+        #expect(summary.contains("search_indexers               search            3            medium (5)  3 attempts, exponential 2s"))
+        #expect(summary.contains("monitor_download              download_clients  5            high (1)"))
+        #expect(summary.contains("DOWNLOAD CLIENT  PROTOCOLS  NEW DOWNLOADS\ndownload_client  torrent    accepted"))
     }
 }

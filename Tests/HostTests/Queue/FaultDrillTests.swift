@@ -21,10 +21,15 @@ import Testing
         let postgres = try postgresServer.client(schema: schema)
         let client = try testClient(redis)
         let queue = pipeline.queue(client: client)
-        let ids = try await queue.addBulk((0..<20).map { _ in (nil, #"{"mode":"probe","sleep_ms":400}"#, JobOptions()) })
+        let ids = try await queue.addBulk((0..<20).map { _ in (nil, #"{"mode":"probe","sleep_ms":1000}"#, JobOptions()) })
 
         let first = try HostProcess(config: pipeline.file, hostID: "doomed", directory: pipeline.directory)
-        try await eventually("4 jobs in flight") { try await Self.counts(queue).active == 4 }
+        do {
+            // Under a loaded CI machine a host may take a while to start its runner.
+            try await eventually("4 jobs in flight", timeout: .seconds(90)) { try await Self.counts(queue).active == 4 }
+        } catch {
+            throw TestFailure("\(error); counts \(try await queue.counts()); the host printed:\n\(first.output)")
+        }
         first.kill()
         let inFlight = try await Self.counts(queue).active
         #expect(inFlight > 0, "jobs were running when the host died")

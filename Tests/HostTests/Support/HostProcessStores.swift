@@ -38,9 +38,14 @@ struct HostProcessStores {
         JobQueue(name: jobType, prefix: prefix, client: try testClient(redis))
     }
 
-    /// Waits until a host has migrated the schema.
-    func waitForSchema() async throws {
-        try await eventually("schema ready", timeout: .seconds(30)) { (try? await postgres.query("SELECT count(*) FROM requests")) != nil }
+    /// Waits until a host has migrated the schema; when it does not, the
+    /// failure shows what `host` printed.
+    func waitForSchema(_ host: HostProcess? = nil) async throws {
+        do {
+            try await eventually("schema ready", timeout: .seconds(30)) { (try? await postgres.query("SELECT count(*) FROM requests")) != nil }
+        } catch {
+            throw TestFailure("\(error); the host printed:\n\(host?.output ?? "(no host given)")")
+        }
     }
 }
 

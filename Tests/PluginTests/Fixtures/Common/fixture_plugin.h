@@ -25,6 +25,7 @@
  *   {"mode":"grow"}        allocates and touches memory without bound
  */
 #include <pipeline_plugin.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +109,7 @@ static __attribute__((unused)) pp_outcome fx_probe(const pp_host_api *host, cons
     long sleep_ms = fx_number(job, "sleep_ms", 0);
     if (sleep_ms > 0) {
         struct timespec pause = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
-        nanosleep(&pause, NULL);
+        while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
     }
     atomic_fetch_sub(&fx_probe_running, 1);
     if ((long)job->attempt < fx_number(job, "fail_until_attempt", 0)) {
