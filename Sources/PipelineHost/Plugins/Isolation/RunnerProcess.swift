@@ -138,10 +138,17 @@ final class RunnerProcess: @unchecked Sendable {
         try channel.send(RunnerProtocol.encode(command))
     }
 
-    /// Ends the process at once (SIGKILL), recording why; the first reason given is kept.
+    /// True once its exit status is collected: its pid may then belong to
+    /// another process, so no signal is sent to it any more.
+    private let reaped = Mutex<Bool>(false)
+
+    /// Ends the process at once (SIGKILL), recording why; the first reason
+    /// given is kept. Nothing happens once it has ended.
     func kill(_ cause: RunnerDeath.Cause) {
         hostCause.withLock { if $0 == nil { $0 = cause } }
-        Glibc.kill(pid, SIGKILL)
+        reaped.withLock { reaped in
+            if !reaped { _ = Glibc.kill(pid, SIGKILL) }
+        }
     }
 
     /// Who hears of its death, and a death that came before anyone listened.
@@ -172,14 +179,42 @@ final class RunnerProcess: @unchecked Sendable {
         reader.start()
         let waiter = Thread { [self] in
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-            var death = RunnerDeath.from(status: status, pid: pid)
+            var collected = true
+            // Waited for without reaping first: until it is reaped its pid
+            // stays its own, so a kill racing its end never reaches a
+            // process that took the pid over.
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 {
+                if errno == EINTR { continue }
+                // ECHILD: other code in this process (a library that reaps
+                // every child) took its status, maybe while it still runs.
+                // Its end is then its socket's end; a status of 0 here would
+                // be a lie, and an early one would drop what it still sends.
+                collected = false
+                break
+            }
+            reaped.withLock { reaped in
+                if collected {
+                    while waitpid(pid, &status, 0) < 0 {
+                        if errno == EINTR { continue }
+                        collected = false
+                        break
+                    }
+                }
+                // With its status taken elsewhere it may still run: it can
+                // still be ended (the host's kill is how a hang ends).
+                reaped = collected
+            }
+            var death = collected ? RunnerDeath.from(status: status, pid: pid) : RunnerDeath(cause: .statusUnknown, pid: pid)
             if case .signal(SIGKILL) = death.cause, let cause = hostCause.withLock({ $0 }) { death.cause = cause }
+            if !collected, let cause = hostCause.withLock({ $0 }) { death.cause = cause }
             // What it wrote before it ended is delivered before its death:
             // a refusal, a call that finished just before a crash. The
             // socket reaches its end once the process is gone, unless a
             // child of the plugin still holds it open; then it is cut.
-            if readerDone.wait(timeout: .now() + .seconds(1)) == .timedOut {
+            if !collected {
+                readerDone.wait()
+            } else if readerDone.wait(timeout: .now() + .seconds(5)) == .timedOut {
                 channel.close()
                 readerDone.wait()
             }

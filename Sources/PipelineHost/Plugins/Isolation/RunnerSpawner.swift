@@ -122,6 +122,9 @@ public struct RunnerDeath: Sendable, Equatable, CustomStringConvertible {
         case memory(limit: Int64, resident: Int64)
         /// The host ended it: the protocol broke (a malformed frame, say).
         case protocolViolation(String)
+        /// It ended (its socket closed), but its exit status was collected
+        /// by other code in the host's process before the host could read it.
+        case statusUnknown
     }
 
     public var cause: Cause
@@ -135,6 +138,7 @@ public struct RunnerDeath: Sendable, Equatable, CustomStringConvertible {
         case .hung: "hang"
         case .memory: "memory"
         case .protocolViolation: "protocol"
+        case .statusUnknown: "unknown"
         }
     }
 
@@ -146,6 +150,7 @@ public struct RunnerDeath: Sendable, Equatable, CustomStringConvertible {
         case .memory(let limit, let resident):
             return "ended by the host at its max_memory of \(ByteSize.describe(limit)) (\(resident >> 20)MiB resident)"
         case .protocolViolation(let what): return "ended by the host: \(what)"
+        case .statusUnknown: return "ended; its exit status was collected elsewhere in the host's process"
         }
     }
 
