@@ -12,7 +12,7 @@ public struct ConfigurationLoader: Sendable {
     /// nor `PIPELINE_PLUGIN_DIR` says.
     public var defaultPluginDirectory: String
 
-    static let topLevelKeys = ["version", "plugin_dir", "defaults", "redis", "postgres", "admin", "queue", "plugins", "download_clients", "jobs"]
+    static let topLevelKeys = ["version", "plugin_dir", "defaults", "redis", "postgres", "admin", "queue", "plugins", "download_clients", "library_backends", "jobs"]
     static let jobSettingKeys = ["concurrency", "priority", "attempts", "backoff", "timeout", "retention", "delay"]
     static let jobKeys = ["plugin"] + jobSettingKeys + ["schedule"]
 
@@ -109,6 +109,11 @@ public struct ConfigurationLoader: Sendable {
         }
         let downloadClients = top["download_clients"].map { decodeDownloadClients($0, declaredPlugins: declared, reader: reader) } ?? []
         if top["download_clients"] != nil { declared.append(DownloadClientRoute.listName) }
+        let libraryBackends =
+            top["library_backends"].map {
+                decodeLibraryBackends($0, declaredPlugins: declared.filter { $0 != DownloadClientRoute.listName }, reader: reader)
+            } ?? []
+        if top["library_backends"] != nil { declared.append(LibraryBackendRoute.listName) }
         let jobs =
             top["jobs"].map { decodeJobs($0, defaults: defaults, declaredPlugins: declared, reader: reader) } ?? []
         // Each slot is a thread of its own: keep the sum within what a host may start.
@@ -122,7 +127,8 @@ public struct ConfigurationLoader: Sendable {
 
         return PipelineConfiguration(
             file: file, pluginDirectory: pluginDirectory, defaults: defaults, redis: redis, postgres: postgres,
-            admin: admin, queue: queue, plugins: plugins, jobs: jobs, downloadClients: downloadClients)
+            admin: admin, queue: queue, plugins: plugins, jobs: jobs, downloadClients: downloadClients,
+            libraryBackends: libraryBackends)
     }
 
     private func decodePlugins(_ node: YAMLNode, directory: String, reader: ConfigurationNodeReader) -> [PluginEntry] {
@@ -131,8 +137,8 @@ public struct ConfigurationLoader: Sendable {
         var plugins: [PluginEntry] = []
         for entry in entries {
             let what = "plugins.\(entry.name)"
-            if entry.name == DownloadClientRoute.listName {
-                reader.error(at: entry.key.location, "'\(entry.name)' names the list of download clients; give the plugin another name")
+            if entry.name == DownloadClientRoute.listName || entry.name == LibraryBackendRoute.listName {
+                reader.error(at: entry.key.location, "'\(entry.name)' names a list of plugins; give the plugin another name")
             }
             if !Self.isValidName(entry.name, allowDots: false) {
                 reader.error(at: entry.key.location, "plugin name '\(entry.name)' may hold only letters, digits, '_' and '-'")

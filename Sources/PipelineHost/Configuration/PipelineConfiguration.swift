@@ -25,6 +25,22 @@ public struct PipelineConfiguration: Sendable {
     public var downloadJobTypes: Set<String> {
         Set(jobs.filter { $0.plugin == DownloadClientRoute.listName }.map(\.name))
     }
+    /// The library backends: job types bound to `library_backends` run on
+    /// each of them (empty when the file has no such list).
+    public var libraryBackends: [LibraryBackendRoute] = []
+
+    /// The job types bound to the `library_backends` list.
+    public var libraryJobTypes: Set<String> {
+        Set(jobs.filter { $0.plugin == LibraryBackendRoute.listName }.map(\.name))
+    }
+
+    /// Each routed list by its name, with its members' plugin names.
+    public var routedLists: [(name: String, members: [String])] {
+        [
+            (DownloadClientRoute.listName, downloadClients.map(\.plugin)),
+            (LibraryBackendRoute.listName, libraryBackends.map(\.plugin)),
+        ]
+    }
 
     /// The job type named `name`.
     public func job(named name: String) -> JobTypeConfiguration? {
@@ -57,8 +73,8 @@ public struct PluginEntry: Sendable {
 public struct JobTypeConfiguration: Sendable {
     /// The job type; also the name of its BullMQ queue.
     public var name: String
-    /// The name of the plugin entry that runs it, or `download_clients` for
-    /// a job type routed over that list.
+    /// The name of the plugin entry that runs it, or `download_clients` or
+    /// `library_backends` for a job type routed over that list.
     public var plugin: String
     /// The most jobs of this type one host runs at once.
     public var concurrency: Int

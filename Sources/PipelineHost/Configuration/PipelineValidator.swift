@@ -44,11 +44,11 @@ public struct PipelineValidator: Sendable {
         }
 
         var plugins = PluginSet()
-        let sharers = Set(configuration.downloadClients.map(\.plugin))
+        let sharing = configuration.routedLists.map { Set($0.members) }
         for entry in configuration.plugins {
             do throws(PluginLoadError) {
                 let plugin = try PluginLoader.load(path: entry.path, isolation: entry.isolation)
-                try plugins.add(plugin, as: entry.name, sharers: sharers)
+                try plugins.add(plugin, as: entry.name, sharing: sharing)
                 if startsPlugins {
                     let instance = try plugin.start(name: entry.name, configJSON: entry.configJSON, logger: logger)
                     instance.shutdownIfIdle()
@@ -58,14 +58,34 @@ public struct PipelineValidator: Sendable {
                 report(location, "plugins.\(entry.name): \(error)")
             }
         }
-        for job in configuration.jobs where job.plugin == DownloadClientRoute.listName {
-            for client in configuration.downloadClients {
-                guard let plugin = plugins.plugin(named: client.plugin), !plugin.info.jobTypes.contains(job.name) else { continue }
-                report(
-                    client.location,
-                    "download client '\(client.plugin)' (\(plugin.info.name)) does not handle job type '\(job.name)', which is "
-                        + "bound to download_clients; it handles: \(plugin.info.jobTypes.joined(separator: ", "))")
+        // Every member of a list handles every job type bound to the list.
+        let memberLocations =
+            configuration.downloadClients.map { ($0.plugin, $0.location, "download client") }
+            + configuration.libraryBackends.map { ($0.plugin, $0.location, "library backend") }
+        for (list, members) in configuration.routedLists {
+            for job in configuration.jobs where job.plugin == list {
+                for member in members {
+                    guard let plugin = plugins.plugin(named: member), !plugin.info.jobTypes.contains(job.name),
+                        let entry = memberLocations.first(where: { $0.0 == member })
+                    else { continue }
+                    report(
+                        entry.1,
+                        "\(entry.2) '\(member)' (\(plugin.info.name)) does not handle job type '\(job.name)', which is bound to "
+                            + "\(list); it handles: \(plugin.info.jobTypes.joined(separator: ", "))")
+                }
             }
+        }
+        // A member of a list is reached through the list: a job type bound to
+        // one member alone would leave the list's jobs without their instance
+        // (a monitor that cannot tell which client has its download).
+        for job in configuration.jobs {
+            guard let list = configuration.routedLists.first(where: { $0.members.contains(job.plugin) }),
+                configuration.jobs.contains(where: { $0.plugin == list.name })
+            else { continue }
+            report(
+                job.pluginLocation,
+                "job type '\(job.name)' is bound to '\(job.plugin)', a member of \(list.name), while other job types are bound "
+                    + "to the list: bind it to \(list.name) too (plugin: \(list.name))")
         }
         for job in configuration.jobs {
             guard let plugin = plugins.plugin(named: job.plugin) else { continue }

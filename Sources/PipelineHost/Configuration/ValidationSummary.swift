@@ -28,7 +28,11 @@ public enum ValidationSummary {
                 client.acceptsNew ? "accepted" : "refused (finishing its own)",
             ])
         }
-        let clientSection = configuration.downloadClients.isEmpty ? "" : "\n\n" + clients.render()
+        var clientSection = configuration.downloadClients.isEmpty ? "" : "\n\n" + clients.render()
+        if !configuration.libraryBackends.isEmpty {
+            clientSection += "\n\nLIBRARY BACKENDS (each runs every library job): "
+                + configuration.libraryBackends.map(\.plugin).joined(separator: ", ")
+        }
         return """
             \(configuration.file): OK, \(configuration.jobs.count) job types, \(configuration.plugins.count) plugins
 

@@ -42,8 +42,13 @@ public struct DownloadRouter: JobRouter {
 
     public var instances: [String] { clients.map(\.plugin) }
 
+    public func route(jobType: String, payloadJSON: String) -> Result<JobRoute, JobRouteRefusal> {
+        instance(forJobType: jobType, payloadJSON: payloadJSON).map(JobRoute.instance)
+    }
+
+    /// The instance that runs a job of `jobType` with `payloadJSON`, or why none can.
     public func instance(forJobType jobType: String, payloadJSON: String) -> Result<String, JobRouteRefusal> {
-        guard let payload = Self.object(payloadJSON) else {
+        guard let payload = RoutedPayload.object(payloadJSON) else {
             return .failure(JobRouteRefusal("the payload is not a JSON object, so no download client can be chosen for it"))
         }
         if let named = payload[Self.instanceKey] {
@@ -96,29 +101,19 @@ public struct DownloadRouter: JobRouter {
     }
 
     public func mark(payloadJSON: String, ofJobType jobType: String, for instance: String) -> String {
-        guard jobTypes.contains(jobType), var payload = Self.object(payloadJSON),
+        guard jobTypes.contains(jobType), var payload = RoutedPayload.object(payloadJSON),
             payload[Self.instanceKey]?.stringValue != instance
         else { return payloadJSON }
         payload[Self.instanceKey] = .string(instance)
-        return Self.text(payload) ?? payloadJSON
+        return RoutedPayload.text(payload) ?? payloadJSON
     }
 
     public func mark(transitionDetailsJSON: String?, for instance: String) -> String? {
-        guard let detailsJSON = transitionDetailsJSON, var details = Self.object(detailsJSON),
+        guard let detailsJSON = transitionDetailsJSON, var details = RoutedPayload.object(detailsJSON),
             case .object(var download)? = details["download"], download[Self.instanceKey]?.stringValue != instance
         else { return transitionDetailsJSON }
         download[Self.instanceKey] = .string(instance)
         details["download"] = .object(download)
-        return Self.text(details) ?? detailsJSON
-    }
-
-    static func object(_ json: String) -> [String: JSONValue]? {
-        (try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)))?.objectValue
-    }
-
-    static func text(_ object: [String: JSONValue]) -> String? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(JSONValue.object(object))).map { String(decoding: $0, as: UTF8.self) }
+        return RoutedPayload.text(details) ?? detailsJSON
     }
 }

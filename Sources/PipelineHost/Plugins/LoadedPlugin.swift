@@ -262,12 +262,18 @@ public final class PluginInstance: @unchecked Sendable {
             outcome = PluginCallOutcome(
                 result: .completed(code, afterDeadline: deadlinePassed.load(ordering: .sequentiallyConsistent)), report: report,
                 timeout: timeout, cancelGrace: cancelGrace, duration: duration)
-        case .died(let death, _) where death.cause == .hung(jobID: job.id):
-            // This call ignored its cancel: the host ended its runner for it.
+        case .died(let death, _)
+        where death.cause == .hung(jobID: job.id) || (death.isEndedForHang && deadlinePassed.load(ordering: .sequentiallyConsistent)):
+            // This call ignored its cancel: the host ended its runner for it,
+            // or for another call that hung beside it while this one was
+            // past its own timeout too (whichever timer came first).
             outcome = PluginCallOutcome(result: .abandoned, report: call.report, timeout: timeout, cancelGrace: cancelGrace, duration: duration)
             outcome.message =
-                "timed out after \(DurationSyntax.format(timeout)); the plugin did not stop within "
-                + "\(DurationSyntax.format(cancelGrace)) of being cancelled, so the host ended its runner"
+                death.cause == .hung(jobID: job.id)
+                ? "timed out after \(DurationSyntax.format(timeout)); the plugin did not stop within "
+                    + "\(DurationSyntax.format(cancelGrace)) of being cancelled, so the host ended its runner"
+                : "timed out after \(DurationSyntax.format(timeout)); the host ended its runner, where another job "
+                    + "did not stop within \(DurationSyntax.format(cancelGrace)) of being cancelled either"
         case .died(let death, let inFlight):
             outcome = PluginCallOutcome(
                 crash: PluginCrash(death: death, alone: inFlight <= 1 || suspect), pluginID: plugin.info.id, report: call.report,

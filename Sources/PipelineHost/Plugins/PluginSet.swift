@@ -9,22 +9,23 @@ public struct PluginSet: Sendable {
 
     /// Adds `plugin` under `name`.
     ///
-    /// - Parameter sharers: the instances that may claim the same job types
-    ///   (the members of `download_clients`).
+    /// - Parameter sharing: groups of instances that may claim the same job
+    ///   types (the members of `download_clients`, those of `library_backends`).
     /// - Throws: ``PluginLoadError`` with code `duplicateJobType` when one of
     ///   its job types is claimed by a plugin already in the set, unless both
-    ///   are among `sharers`.
-    public mutating func add(_ plugin: LoadedPlugin, as name: String, sharers: Set<String> = []) throws(PluginLoadError) {
+    ///   are in one group of `sharing`.
+    public mutating func add(_ plugin: LoadedPlugin, as name: String, sharing: [Set<String>] = []) throws(PluginLoadError) {
         for jobType in plugin.info.jobTypes {
-            if let owner = members.first(where: {
-                $0.plugin.info.jobTypes.contains(jobType) && !(sharers.contains($0.name) && sharers.contains(name))
+            if let owner = members.first(where: { owner in
+                owner.plugin.info.jobTypes.contains(jobType)
+                    && !sharing.contains { $0.contains(owner.name) && $0.contains(name) }
             }) {
                 throw PluginLoadError(
                     .duplicateJobType, path: plugin.path,
                     problem: "it claims job type '\(jobType)', which plugin '\(owner.name)' (\(owner.plugin.path), "
                         + "\(owner.plugin.info.id)) claims too",
                     fix: "each job type needs exactly one plugin: keep one of them in pipeline.yaml's plugins, or list both "
-                        + "under download_clients and bind the job type to download_clients")
+                        + "under download_clients (or library_backends) and bind the job type to that list")
             }
         }
         members.append((name, plugin))

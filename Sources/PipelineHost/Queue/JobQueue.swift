@@ -112,6 +112,12 @@ public final class JobQueue: Sendable {
         return (codes, jobs, items[0].int ?? 0)
     }
 
+    /// Replaces the data of running job `id` while `token` holds its lock;
+    /// false when it does not (nothing is written then).
+    func replaceData(jobID id: String, dataJSON: String, token: String) async throws(RedisError) -> Bool {
+        try await client.run(QueueScripts.replaceData, keys: [key(id), key(id + ":lock")], arguments: [dataJSON, token]).int == 1
+    }
+
     /// Renews the locks of `jobs`; returns the ids whose lock another worker holds now.
     func extendLocks(_ jobs: [(id: String, token: String)], lockDuration: Duration) async throws(RedisError) -> [String] {
         guard !jobs.isEmpty else { return [] }

@@ -342,6 +342,19 @@ enum QueueScripts {
             return lost
             """#)
 
+    /// Replaces a running job's data while its lock is the caller's (so a
+    /// job whose lock was lost, or that is gone, is never recreated).
+    /// KEYS: job hash, its lock. ARGV: data, token. Returns 1 when written.
+    static let replaceData = RedisScript(
+        name: "replaceData",
+        source: #"""
+            if redis.call("GET", KEYS[2]) == ARGV[2] and redis.call("EXISTS", KEYS[1]) == 1 then
+              redis.call("HSET", KEYS[1], "data", ARGV[1])
+              return 1
+            end
+            return 0
+            """#)
+
     /// The stalled check, at most once per interval across every host.
     /// KEYS: stalled wait active stalled-check meta marker events.
     /// ARGV: prefix now intervalMs maxStalledCount. Returns the recovered ids.

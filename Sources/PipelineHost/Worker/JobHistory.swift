@@ -94,6 +94,13 @@ struct JobHistory: Sendable {
             jobs.map { event(jobType, $0.id, $0.run, .handedBack, .warn, "handed back to the queue by \(host), which is stopping") })
     }
 
+    /// A job the host completed without running a plugin (one it fanned out to several instances).
+    func completedByHost(jobType: String, jobID: String, run: Int, attempts: Int, resultJSON: String, message: String) async {
+        await writer.record(
+            [state(jobType, jobID, .completed, run, attempts: attempts, result: resultJSON, completed: true)],
+            [event(jobType, jobID, run, .completed, .info, "completed by the host: \(message)")])
+    }
+
     func failedByHost(jobType: String, jobID: String, run: Int, attempts: Int, reason: String) async {
         await writer.record(
             [state(jobType, jobID, .failed, run, attempts: attempts, error: reason, completed: true)],

@@ -25,18 +25,26 @@ struct JobPlugins: Sendable {
         }
     }
 
-    /// The instance that runs a job of `jobType` with `payloadJSON`.
-    func instance(forJobType jobType: String, payloadJSON: String) -> Result<PluginInstance, JobRouteRefusal> {
+    /// Where a job runs: on one instance, or once on each of several.
+    enum Choice {
+        case instance(PluginInstance)
+        case each([String])
+    }
+
+    /// Where a job of `jobType` with `payloadJSON` runs.
+    func choose(forJobType jobType: String, payloadJSON: String) -> Result<Choice, JobRouteRefusal> {
         guard let router else {
             guard let only = instances.values.first else { return .failure(JobRouteRefusal("no plugin runs this job type")) }
-            return .success(only)
+            return .success(.instance(only))
         }
-        switch router.instance(forJobType: jobType, payloadJSON: payloadJSON) {
-        case .success(let name):
+        switch router.route(jobType: jobType, payloadJSON: payloadJSON) {
+        case .success(.instance(let name)):
             guard let instance = instances[name] else {
                 return .failure(JobRouteRefusal("the router chose '\(name)', which this host does not run"))
             }
-            return .success(instance)
+            return .success(.instance(instance))
+        case .success(.each(let names)):
+            return .success(.each(names))
         case .failure(let refusal):
             return .failure(refusal)
         }

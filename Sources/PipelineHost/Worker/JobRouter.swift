@@ -1,3 +1,6 @@
+import Foundation
+import PipelineJSON
+
 /// Chooses which of several plugin instances runs each job, for a job type
 /// that pipeline.yaml binds to a list of instances rather than to one
 /// plugin (`plugin: download_clients`).
@@ -11,9 +14,9 @@ public protocol JobRouter: Sendable {
     /// The instances the router chooses among, in priority order.
     var instances: [String] { get }
 
-    /// The instance that runs a job of `jobType` with `payloadJSON`, or why
-    /// none can (the job then fails for good with that message).
-    func instance(forJobType jobType: String, payloadJSON: String) -> Result<String, JobRouteRefusal>
+    /// Where a job of `jobType` with `payloadJSON` runs, or why it cannot
+    /// (the job then fails for good with that message).
+    func route(jobType: String, payloadJSON: String) -> Result<JobRoute, JobRouteRefusal>
 
     /// `payloadJSON` of a job of `jobType`, marked as belonging to `instance`
     /// when the router routes `jobType`; unchanged otherwise.
@@ -22,6 +25,23 @@ public protocol JobRouter: Sendable {
     /// The details of a request transition asked by a job that `instance`
     /// ran, with the instance recorded where the ledger keeps it.
     func mark(transitionDetailsJSON: String?, for instance: String) -> String?
+
+    /// The name a library report of `instance` is kept under (by default
+    /// the backend name the plugin gave).
+    func mark(libraryBackend backend: String, for instance: String) -> String
+}
+
+/// Where a routed job runs.
+public enum JobRoute: Sendable, Equatable {
+    /// On this instance.
+    case instance(String)
+    /// Once on each of these instances: the host completes the job by adding
+    /// one job per instance, each marked with its instance.
+    case each([String])
+}
+
+extension JobRouter {
+    public func mark(libraryBackend backend: String, for instance: String) -> String { backend }
 }
 
 /// Why no instance can run a job.
@@ -42,9 +62,24 @@ extension JobRouter {
                 return .enqueue(jobType: jobType, payloadJSON: mark(payloadJSON: payloadJSON, ofJobType: jobType, for: instance), options: options)
             case .requestTransition(let requestID, let status, let detailsJSON):
                 return .requestTransition(requestID: requestID, status: status, detailsJSON: mark(transitionDetailsJSON: detailsJSON, for: instance))
-            case .libraryReport:
-                return effect
+            case .libraryReport(let backend, let items, let complete):
+                return .libraryReport(backend: mark(libraryBackend: backend, for: instance), items: items, complete: complete)
             }
         }
+    }
+}
+
+/// A payload as routers read and mark it: a JSON object.
+enum RoutedPayload {
+    /// The members of `json`, or nil when it is not a JSON object.
+    static func object(_ json: String) -> [String: JSONValue]? {
+        (try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)))?.objectValue
+    }
+
+    /// `object` as JSON text, keys sorted.
+    static func text(_ object: [String: JSONValue]) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(JSONValue.object(object))).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -168,11 +168,14 @@ public final class PipelineRuntime: Service, Sendable {
         // A job type with concurrency 0 is paused on this host: its jobs can
         // be added (and wait), but this host takes none.
         let downloads = Self.downloadPlugins(configuration, instances: instances)
+        let libraries = Self.libraryPlugins(configuration, instances: instances)
         let workers = configuration.jobs.compactMap { job -> QueueWorker? in
             guard job.concurrency > 0, let queue = queues[job.name] else { return nil }
             let plugins: JobPlugins
             if job.plugin == DownloadClientRoute.listName, let downloads {
                 plugins = downloads
+            } else if job.plugin == LibraryBackendRoute.listName, let libraries {
+                plugins = libraries
             } else if let instance = instances[job.plugin] {
                 plugins = JobPlugins(instance)
             } else {
@@ -195,6 +198,15 @@ public final class PipelineRuntime: Service, Sendable {
         let router = DownloadRouter(
             clients: configuration.downloadClients, jobTypes: configuration.downloadJobTypes,
             kinds: members.mapValues { DownloadRouter.kind(ofPluginID: $0.plugin.info.id) })
+        return JobPlugins(instances: members, router: router)
+    }
+
+    /// The instances of `library_backends`, each running every library job
+    /// (``LibraryRouter``); nil when the configuration has no such list.
+    static func libraryPlugins(_ configuration: PipelineConfiguration, instances: [String: PluginInstance]) -> JobPlugins? {
+        guard !configuration.libraryBackends.isEmpty else { return nil }
+        let members = instances.filter { name, _ in configuration.libraryBackends.contains { $0.plugin == name } }
+        let router = LibraryRouter(backends: configuration.libraryBackends, jobTypes: configuration.libraryJobTypes)
         return JobPlugins(instances: members, router: router)
     }
 

@@ -268,9 +268,12 @@ final class QueueWorker: Sendable {
             return
         }
         let plugin: PluginInstance
-        switch plugins.instance(forJobType: settings.name, payloadJSON: job.dataJSON) {
-        case .success(let chosen):
+        switch plugins.choose(forJobType: settings.name, payloadJSON: job.dataJSON) {
+        case .success(.instance(let chosen)):
             plugin = chosen
+        case .success(.each(let names)):
+            fanOut(job, to: names, options: options, group: &group)
+            return
         case .failure(let refusal):
             logger.warning("no plugin instance can run a job", metadata: ["job_id": "\(job.id)", "error": "\(refusal)"])
             failAtOnce(job, reason: refusal.message, keep: options.removeOnFail ?? settings.retention.failed, attempts: attempts, group: &group)
@@ -278,14 +281,24 @@ final class QueueWorker: Sendable {
         }
         let pluginLabel = plugins.labels[plugin.name] ?? plugin.name
         let router = plugins.router
+        // A routed job keeps its instance from its first attempt on: a retry
+        // (or the count of downloads in flight at a reload) finds it in the data.
+        let routedData = router?.mark(payloadJSON: job.dataJSON, ofJobType: settings.name, for: plugin.name) ?? job.dataJSON
         let run = job.run
         state.withLock { $0.running[job.id] = RunningJob(token: job.token, run: run) }
         let input = PluginJob(
             id: job.id, type: settings.name, attempt: job.attemptsMade + 1, maxAttempts: attempts,
-            payloadJSON: job.dataJSON, createdAtMilliseconds: job.timestamp)
+            payloadJSON: routedData, createdAtMilliseconds: job.timestamp)
         // A job that was in flight when a runner died beside others runs alone, in quarantine.
         let suspect = plugin.runner != nil && TakenJob.count(job.fields[Self.suspectField]) > 0
         group.addTask { [self] in
+            if routedData != job.dataJSON {
+                do {
+                    _ = try await queue.replaceData(jobID: job.id, dataJSON: routedData, token: job.token)
+                } catch {
+                    logger.warning("could not record the job's instance; a retry is routed again", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+                }
+            }
             await history?.started(jobType: settings.name, job: job, run: run, maxAttempts: attempts, plugin: pluginLabel)
             var outcome = await plugin.execute(
                 input, on: executor, timeout: settings.timeout, cancelGrace: queueSettings.cancelGrace, effects: effects,
@@ -373,6 +386,37 @@ final class QueueWorker: Sendable {
             state.withLock { $0.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name)) }
             signal.yield()
         }
+    }
+
+    /// Completes `job` without running it, by adding one job per instance of
+    /// `names`, each marked with its instance (a job type that runs once on
+    /// every library backend, say). The new jobs' ids derive from this one's,
+    /// so a rerun adds none twice.
+    private func fanOut(_ job: TakenJob, to names: [String], options: JobOptions, group: inout DiscardingTaskGroup) {
+        guard let router = plugins.router else { return }
+        // Ids by instance, not by position: a rerun after the list changed adds each backend's job once.
+        let effects = names.map { name in
+            PluginEffect.enqueue(
+                jobType: settings.name, payloadJSON: router.mark(payloadJSON: job.dataJSON, ofJobType: settings.name, for: name),
+                options: FollowUpOptions(
+                    priority: options.priority > 0 ? options.priority : nil, jobID: "fu-\(settings.name)-\(job.id)-\(name)"))
+        }
+        let result = Self.resultJSON(["fanned_out": names])
+        let finish = JobFinish(
+            id: job.id, token: job.token, kind: .completed(resultJSON: result),
+            keep: options.removeOnComplete ?? settings.retention.completed, attempts: options.attempts ?? settings.attempts)
+        let run = job.run
+        group.addTask { [self] in
+            await history?.completedByHost(
+                jobType: settings.name, jobID: job.id, run: run, attempts: job.attemptsMade + 1, resultJSON: result,
+                message: "one job added for each of \(names.joined(separator: ", "))")
+            state.withLock { $0.completions.append(Completion(finish: finish, effects: effects, jobType: settings.name)) }
+            signal.yield()
+        }
+    }
+
+    static func resultJSON(_ object: [String: [String]]) -> String {
+        (try? JSONEncoder().encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
     /// The job hash's count of runner deaths it was in flight for (a suspect).

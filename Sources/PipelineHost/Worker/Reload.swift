@@ -100,6 +100,13 @@ extension PipelineRuntime {
         }
         guard fixed.isEmpty else { return refuse(fixed) }
         let removedClients = old.downloadClients.filter { client in !new.downloadClients.contains { $0.plugin == client.plugin } }
+        // A client that still takes new downloads could be given one between
+        // the count below and the switch: it is drained first, by a reload of its own.
+        let stillTaking = removedClients.filter(\.acceptsNew).map { client in
+            "download client '\(client.plugin)' still takes new downloads: set accept_new: false for it and reload, "
+                + "then remove it once it is idle"
+        }
+        guard stillTaking.isEmpty else { return refuse(stillTaking) }
         if !removedClients.isEmpty, let router = Self.downloadPlugins(old, instances: plugins)?.router as? DownloadRouter {
             do {
                 let inFlight = try await DownloadsInFlight.count(in: queues, jobTypes: old.downloadJobTypes, router: router)
@@ -136,11 +143,14 @@ extension PipelineRuntime {
             jobTypesRemoved: oldJobs.keys.filter { newJobs[$0] == nil }.sorted(),
             jobTypesChanged: newJobs.compactMap { name, job in
                 guard let before = oldJobs[name] else { return nil }
-                let routed = job.plugin == DownloadClientRoute.listName || before.plugin == DownloadClientRoute.listName
-                let pluginChanged =
-                    started.instances[job.plugin] !== running[before.plugin]
-                    || (routed && (old.downloadClients != new.downloadClients
-                        || new.downloadClients.contains { started.instances[$0.plugin] !== running[$0.plugin] }))
+                let oldMembers = old.routedLists.first { $0.name == before.plugin }?.members
+                let newMembers = new.routedLists.first { $0.name == job.plugin }?.members
+                let clientsChanged = job.plugin == DownloadClientRoute.listName && old.downloadClients != new.downloadClients
+                let routedChanged =
+                    (oldMembers != nil || newMembers != nil)
+                    && (oldMembers != newMembers || clientsChanged
+                        || (newMembers ?? []).contains { started.instances[$0] !== running[$0] })
+                let pluginChanged = started.instances[job.plugin] !== running[before.plugin] || routedChanged
                 return pluginChanged || Self.settingsText(before) != Self.settingsText(job) ? name : nil
             }.sorted())
         if let scheduler {

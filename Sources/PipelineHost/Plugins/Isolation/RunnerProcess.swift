@@ -187,23 +187,15 @@ final class RunnerProcess: @unchecked Sendable {
             while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 {
                 if errno == EINTR { continue }
                 // ECHILD: other code in this process (a library that reaps
-                // every child) took its status, maybe while it still runs.
-                // Its end is then its socket's end; a status of 0 here would
-                // be a lie, and an early one would drop what it still sends.
+                // every child) took its status: it has ended, but a status
+                // of 0 here would be a lie.
                 collected = false
                 break
             }
             reaped.withLock { reaped in
-                if collected {
-                    while waitpid(pid, &status, 0) < 0 {
-                        if errno == EINTR { continue }
-                        collected = false
-                        break
-                    }
-                }
-                // With its status taken elsewhere it may still run: it can
-                // still be ended (the host's kill is how a hang ends).
-                reaped = collected
+                // A zombie now (or gone): this never blocks.
+                if collected, waitpid(pid, &status, WNOHANG) != pid { collected = false }
+                reaped = true
             }
             var death = collected ? RunnerDeath.from(status: status, pid: pid) : RunnerDeath(cause: .statusUnknown, pid: pid)
             if case .signal(SIGKILL) = death.cause, let cause = hostCause.withLock({ $0 }) { death.cause = cause }
@@ -212,9 +204,7 @@ final class RunnerProcess: @unchecked Sendable {
             // a refusal, a call that finished just before a crash. The
             // socket reaches its end once the process is gone, unless a
             // child of the plugin still holds it open; then it is cut.
-            if !collected {
-                readerDone.wait()
-            } else if readerDone.wait(timeout: .now() + .seconds(5)) == .timedOut {
+            if readerDone.wait(timeout: .now() + .seconds(5)) == .timedOut {
                 channel.close()
                 readerDone.wait()
             }

@@ -130,6 +130,12 @@ public struct RunnerDeath: Sendable, Equatable, CustomStringConvertible {
     public var cause: Cause
     public var pid: Int32
 
+    /// Whether the host ended it because a call hung.
+    public var isEndedForHang: Bool {
+        if case .hung = cause { return true }
+        return false
+    }
+
     /// `SIGSEGV`, `exit 3`, `hung`, `out of memory`: the metric label.
     public var label: String {
         switch cause {

@@ -69,3 +69,40 @@ extension ConfigurationLoader {
         return protocols.isEmpty ? [.torrent] : protocols
     }
 }
+
+extension ConfigurationLoader {
+    /// pipeline.yaml's `library_backends`: a list of `{plugin}`.
+    func decodeLibraryBackends(_ node: YAMLNode, declaredPlugins: [String], reader: ConfigurationNodeReader)
+        -> [LibraryBackendRoute]
+    {
+        let what = LibraryBackendRoute.listName
+        guard case .sequence(let items) = node.kind else {
+            reader.error(at: node.location, "\(what) must be a list of {plugin}, found \(node.summary)")
+            return []
+        }
+        if items.isEmpty { reader.error(at: node.location, "\(what) lists no backend; name at least one, or leave the key out") }
+        var backends: [LibraryBackendRoute] = []
+        for (index, item) in items.enumerated() {
+            let entry = "\(what)[\(index)]"
+            guard let fields = reader.mapping(item, entry, allowed: ["plugin"]) else { continue }
+            guard let pluginField = fields.first(where: { $0.name == "plugin" }) else {
+                reader.error(at: item.location, "\(entry) has no 'plugin': name the plugins entry of the backend")
+                continue
+            }
+            guard let plugin = reader.string(pluginField.value, "\(entry).plugin", allowEmpty: false) else { continue }
+            guard declaredPlugins.contains(plugin) else {
+                let hint = ConfigurationNodeReader.suggestion(for: plugin, among: declaredPlugins)
+                reader.error(at: pluginField.value.location, "unknown plugin '\(plugin)' in \(entry).plugin\(hint)")
+                continue
+            }
+            if let twin = backends.first(where: { $0.plugin == plugin }) {
+                reader.error(
+                    at: pluginField.value.location,
+                    "\(entry): plugin '\(plugin)' is listed already (line \(twin.location.line)); list each instance once")
+                continue
+            }
+            backends.append(LibraryBackendRoute(plugin: plugin, location: item.location))
+        }
+        return backends
+    }
+}
