@@ -60,11 +60,7 @@ public struct LibraryRouter: JobRouter {
     }
 
     public func mark(payloadJSON: String, ofJobType jobType: String, for instance: String) -> String {
-        guard jobTypes.contains(jobType), var payload = RoutedPayload.object(payloadJSON),
-            payload[Self.instanceKey]?.stringValue != instance
-        else { return payloadJSON }
-        payload[Self.instanceKey] = .string(instance)
-        return RoutedPayload.text(payload) ?? payloadJSON
+        jobTypes.contains(jobType) ? RoutedPayload.marking(payloadJSON, Self.instanceKey, with: instance) : payloadJSON
     }
 
     public func mark(transitionDetailsJSON: String?, for instance: String) -> String? { transitionDetailsJSON }

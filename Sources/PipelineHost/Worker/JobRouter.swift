@@ -76,6 +76,14 @@ enum RoutedPayload {
         (try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)))?.objectValue
     }
 
+    /// `json` with member `key` set to `instance`; unchanged when it already
+    /// is, or when `json` is not an object.
+    static func marking(_ json: String, _ key: String, with instance: String) -> String {
+        guard var object = object(json), object[key]?.stringValue != instance else { return json }
+        object[key] = .string(instance)
+        return text(object) ?? json
+    }
+
     /// `object` as JSON text, keys sorted.
     static func text(_ object: [String: JSONValue]) -> String? {
         let encoder = JSONEncoder()
