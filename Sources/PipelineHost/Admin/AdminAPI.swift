@@ -102,7 +102,10 @@ public struct AdminAPI: Sendable {
         var body: [String: String] = ["redis": Self.healthWord(redis)]
         if let postgres { body["postgres"] = Self.healthWord(postgres) }
         let healthy = redis != .unreachable && postgres != .unreachable
-        return try Self.json(["status": healthy ? "ok" : "unhealthy"].merging(body) { a, _ in a }, status: healthy ? .ok : .serviceUnavailable)
+        // Up, but the history schema is not migrated yet: requests cannot be taken.
+        let starting = healthy && !runtime.isHistoryReady
+        let word = starting ? "starting" : healthy ? "ok" : "unhealthy"
+        return try Self.json(["status": word].merging(body) { a, _ in a }, status: healthy && !starting ? .ok : .serviceUnavailable)
     }
 
     static func healthWord(_ state: Reachability.State) -> String {
@@ -267,6 +270,9 @@ public struct AdminAPI: Sendable {
 
     func requireLedger() throws -> RequestLedger {
         guard let ledger = runtime.ledger else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no requests") }
+        guard runtime.isHistoryReady else {
+            throw AdminError(.serviceUnavailable, "the host is starting: the history schema is not migrated yet; try again in a moment")
+        }
         return ledger
     }
 

@@ -32,6 +32,12 @@ public final class PipelineRuntime: Service, Sendable {
     public let ledger: RequestLedger?
     /// The history database client, when postgres.enabled.
     public let postgres: PostgresClient?
+    /// Set once the history schema is migrated.
+    private let schemaReady = Atomic<Bool>(false)
+    /// Whether requests and history can be read and written: the schema is
+    /// migrated (always true with postgres.enabled false). `/healthz` says
+    /// `starting` until then.
+    public var isHistoryReady: Bool { postgres == nil || schemaReady.load(ordering: .acquiring) }
     let jobHistory: JobHistory?
     /// The host's metrics, emitted by the admin API's `/metrics`.
     public let metrics: RuntimeMetrics
@@ -325,6 +331,7 @@ public final class PipelineRuntime: Service, Sendable {
             do {
                 let applied = try await Migrations.run(on: postgres)
                 if !applied.isEmpty { logger.notice("history schema migrated", metadata: ["versions": "\(applied)"]) }
+                schemaReady.store(true, ordering: .releasing)
                 break
             } catch {
                 if !warned {

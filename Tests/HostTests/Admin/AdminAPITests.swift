@@ -36,6 +36,7 @@ extension InProcessQueueTests {
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             try await eventually("schema ready") { (try? await postgres.query("SELECT count(*) FROM scheduled_jobs")) != nil }
+            try await eventually("the host ready") { runtime.isHistoryReady }
             return (Server(runtime: runtime, base: "http://127.0.0.1:\(port)", postgres: postgres, pipeline: pipeline, tasks: [running, serving]), redis)
         }
 
