@@ -59,21 +59,29 @@ public final class BlockingExecutor: Sendable {
                     return
                 }
                 let passed = Atomic<Bool>(false)
-                let timer = Task {
-                    try? await Task.sleep(for: deadline)
-                    guard !Task.isCancelled else { return }
+                let returned = Atomic<Bool>(false)
+                // The timer runs on a queue of its own, not on Swift's
+                // cooperative threads: a deadline holds even when those are
+                // all busy.
+                Self.timers.asyncAfter(deadline: .now() + .milliseconds(Int(deadline.milliseconds))) {
+                    guard !returned.load(ordering: .sequentiallyConsistent) else { return }
                     passed.store(true, ordering: .sequentiallyConsistent)
                     onDeadline()
-                    try? await Task.sleep(for: grace)
-                    guard !Task.isCancelled else { return }
-                    once.resume(.abandoned)
+                    Self.timers.asyncAfter(deadline: .now() + .milliseconds(Int(grace.milliseconds))) {
+                        guard !returned.load(ordering: .sequentiallyConsistent) else { return }
+                        once.resume(.abandoned)
+                    }
                 }
                 let value = body()
-                timer.cancel()
+                returned.store(true, ordering: .sequentiallyConsistent)
                 once.resume(.completed(value, afterDeadline: passed.load(ordering: .sequentiallyConsistent)))
             }
         }
     }
+
+    /// Where deadlines are timed: a serial queue, which gets a thread of its
+    /// own however busy the cooperative pool is.
+    private static let timers = DispatchQueue(label: "pipeline-host.deadlines")
 
     /// Stops taking work and lets the threads end once their work is done.
     /// Does not wait: a thread stuck in a plugin that ignores cancellation
