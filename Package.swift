@@ -31,6 +31,7 @@ let cFixtures = [
     "FixtureBadSignature",
     "FixtureInitFails",
     "FixtureDownloadClient",
+    "FixtureBrokenDriver",
 ]
 
 /// Swift plugins that the tests use (built with PluginKit, like the shipped ones).
@@ -81,7 +82,7 @@ var targets: [Target] = [
         name: "PipelineHost",
         dependencies: [
             "PluginABI", "PipelineJSON", "PipelinePayloads", "TextMatching", "CheckedArithmetic", "CHostSupport", "CHiredis", "CLibPQ",
-            "CLibYAML",
+            "CLibYAML", "DriverJobs", "PluginKit", "PluginHTTP", "DownloadClientKit", "LibraryBackendKit",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,8 +137,17 @@ var targets: [Target] = [
     // the download and monitor jobs written once over it.
     .target(
         name: "DownloadClientKit",
+        dependencies: ["PluginKit", "PluginHTTP", "PipelinePayloads", "CheckedArithmetic"],
+        swiftSettings: swiftSettings),
+
+    // The domain jobs the host runs over drivers, beside the engine: the
+    // download jobs over any download client, the library jobs over any
+    // library backend (docs/architecture.md, "Drivers").
+    .target(
+        name: "DriverJobs",
         dependencies: [
-            "PluginKit", "PluginHTTP", "PipelinePayloads", "CheckedArithmetic", .product(name: "Crypto", package: "swift-crypto"),
+            "PluginKit", "DownloadClientKit", "LibraryBackendKit", "PluginHTTP", "PipelinePayloads", "CheckedArithmetic",
+            .product(name: "Crypto", package: "swift-crypto"),
         ],
         swiftSettings: swiftSettings),
 
@@ -157,7 +167,7 @@ var targets: [Target] = [
     .testTarget(
         name: "HostTests",
         dependencies: [
-            "PipelineHost", "PluginKit", "DownloadClientKit", "PluginHTTP", "LibraryImport", "ReleaseSearch", "PipelinePayloads", "ServiceStandIns",
+            "PipelineHost", "PluginKit", "DownloadClientKit", "DriverJobs", "PluginHTTP", "LibraryImport", "ReleaseSearch", "PipelinePayloads", "ServiceStandIns",
             "FuzzTargets",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
@@ -188,6 +198,13 @@ for name in shippedPlugins {
             path: "Plugins/\(name)",
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings))
 }
+/// Plugins written in C against the header alone (the Deluge driver is the
+/// worked example of docs/writing-a-download-client.md).
+let shippedCPlugins = ["DownloadDeluge"]
+for name in shippedCPlugins {
+    products.append(.library(name: name, type: .dynamic, targets: [name]))
+    targets.append(.target(name: name, dependencies: ["PluginABI"], path: "Plugins/\(name)", publicHeadersPath: "."))
+}
 for name in cFixtures {
     products.append(.library(name: name, type: .dynamic, targets: [name]))
     targets.append(
@@ -210,7 +227,7 @@ targets.append(
     .target(
         name: "FuzzTargets",
         dependencies: [
-            "PipelineHost", "DownloadClientKit", "LibraryImport",
+            "PipelineHost", "DownloadClientKit", "DriverJobs", "LibraryImport",
         ],
         swiftSettings: swiftSettings))
 products.append(.executable(name: "pipeline-fuzz", targets: ["PipelineFuzz"]))

@@ -17,7 +17,7 @@ struct QBittorrentClient: DownloadClient {
         id: "org.pipeline.download.qbittorrent",
         name: "qBittorrent download client",
         version: "1.0.0",
-        jobTypes: DownloadJobTypes.all,
+        jobTypes: [],
         description: "Adds releases to qBittorrent through its WebUI API v2 and monitors the downloads until they complete.")
     static let clientKind = "qbittorrent"
     static let displayName = "qBittorrent"

@@ -19,7 +19,7 @@ struct TransmissionClient: DownloadClient {
         id: "org.pipeline.download.transmission",
         name: "Transmission download client",
         version: "1.0.0",
-        jobTypes: DownloadJobTypes.all,
+        jobTypes: [],
         description: "Adds releases to Transmission through its RPC and monitors the downloads until they complete.")
     static let clientKind = "transmission"
     static let displayName = "Transmission"

@@ -13,7 +13,7 @@ struct AudiobookshelfServer: LibraryBackend {
         id: "org.pipeline.library.audiobookshelf",
         name: "Audiobookshelf library",
         version: "0.6.0",
-        jobTypes: LibraryBackendPlugin<AudiobookshelfServer>.jobTypes,
+        jobTypes: [],
         description: "Reads the Audiobookshelf library and matches its items to requests, which then become available.")
     static let backendName = "audiobookshelf"
     static let displayName = "Audiobookshelf"

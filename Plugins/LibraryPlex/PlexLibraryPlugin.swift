@@ -13,7 +13,7 @@ struct PlexServer: LibraryBackend {
         id: "org.pipeline.library.plex",
         name: "Plex library",
         version: "0.6.0",
-        jobTypes: LibraryBackendPlugin<PlexServer>.jobTypes,
+        jobTypes: [],
         description: "Reads the Plex audiobook library and matches its items to requests, which then become available.")
     static let backendName = "plex"
     static let displayName = "Plex"

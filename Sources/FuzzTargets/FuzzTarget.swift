@@ -1,4 +1,5 @@
 import DownloadClientKit
+import DriverJobs
 import Foundation
 import LibraryImport
 import PipelineHost

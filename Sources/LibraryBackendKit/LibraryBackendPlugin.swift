@@ -1,10 +1,13 @@
 import CheckedArithmetic
 import Foundation
+import PluginABI
 import PluginHTTP
 import PluginKit
 
-/// The plugin of a library backend: the library job types, written once over
-/// any ``LibraryBackend``. Export it from the backend's library:
+/// The plugin of a Swift library backend: the ABI's library-backend
+/// interface (`PP_EXTENSION_LIBRARY_BACKEND`) over any ``LibraryBackend``.
+/// The host runs `scan_library` and `library_recently_added_check` over it.
+/// Export it from the backend's library:
 ///
 /// ```swift
 /// @c public func pipeline_plugin_entry_v1(_ major: UInt32, _ minor: UInt32)
@@ -15,23 +18,19 @@ import PluginKit
 /// ```
 ///
 /// Its config: `url`, `token`, `library_id` (``LibraryServerSettings``) and
-/// the keys of ``LibraryBackendSettings``. The job types:
-///
-/// - `scan_library`: the whole listing, page by page, reported as complete
-///   (the host removes items the backend no longer lists, then matches). With
-///   `{"refresh": true}` in the payload (an import's follow-up) it instead
-///   asks the server to scan and, `scan_settle_seconds` later, reads the
-///   newest books with a `library_recently_added_check`.
-/// - `library_recently_added_check`: the `recently_added` newest books.
-///
-/// The host matches what is reported against open requests (ASIN, ISBN,
-/// then title and author) and moves the matched ones to `available`.
-public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
-    public static var jobTypes: [String] { ["scan_library", "library_recently_added_check"] }
-    public static var info: PluginInfo { Backend.pluginInfo }
+/// the keys of ``LibraryBackendSettings``, which the host's jobs read too.
+public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin, LibraryBackendDriverProviding {
+    public static var info: PluginInfo {
+        var info = Backend.pluginInfo
+        info.jobTypes = []
+        return info
+    }
 
-    public let backend: Backend
-    public let settings: LibraryBackendSettings
+    public static var extensionTables: [PluginExtensionTable] {
+        [PluginExtensionTable(id: PP_EXTENSION_LIBRARY_BACKEND, table: UnsafeRawPointer(LibraryBackendTable.table(kind: Backend.backendName, displayName: Backend.displayName)))]
+    }
+
+    public let driver: any LibraryBackendDriver
 
     /// The config keys of the server. `library_id` may be written as a
     /// number (Plex's keys are: `library_id: 3`, or `${LIBRARY_ID}` set to 3).
@@ -59,89 +58,107 @@ public struct LibraryBackendPlugin<Backend: LibraryBackend>: PipelinePlugin {
 
     public init(configuration: PluginConfiguration, host: PluginHost) throws {
         let keys = try configuration.decode(ServerKeys.self)
-        settings = try configuration.decode(LibraryBackendSettings.self)
+        let settings = try configuration.decode(LibraryBackendSettings.self)
         guard let url = keys.url.flatMap(URL.serverBase) else {
             throw PluginError.permanent("bad plugin config: url '\(keys.url ?? "")' is not a URL such as \(Backend.exampleURL)")
         }
-        backend = try Backend(
+        let backend = try Backend(
             server: LibraryServerSettings(url: url, token: keys.token ?? "", libraryID: keys.libraryID ?? ""),
             http: HTTPClient(timeout: .milliseconds(Int64(saturating: settings.requestTimeoutSeconds * 1000))))
+        driver = SwiftLibraryDriver(backend: backend)
+    }
+
+    /// The interface is the whole plugin: a job reaching `execute` is a host bug.
+    public func execute(_ job: Job, context: JobContext) async throws -> JobOutcome {
+        .fail("\(Backend.displayName) is a library-backend driver: the host runs '\(job.type)' over it")
     }
 
     /// `validate --probe`: the server takes the credentials and the library is there.
     public func check(context: JobContext) async throws {
-        let page = try await backend.books(offset: 0, limit: 1, newestFirst: false)
-        context.log(.info, "\(Backend.displayName) answers; its library lists \(page.total) item(s)")
-    }
-
-    public func execute(_ job: Job, context: JobContext) async throws -> JobOutcome {
-        switch job.type {
-        case "scan_library":
-            if job.payloadValue["refresh"] == .bool(true) {
-                return try await refresh(path: job.payloadValue["path"]?.stringValue, context: context)
-            }
-            return try await scanAll(context: context)
-        case "library_recently_added_check":
-            let page = try await backend.books(offset: 0, limit: settings.recentlyAdded, newestFirst: true)
-            try context.reportLibrary(backend: Backend.backendName, items: page.books, complete: false)
-            return .done(["items": .int(Int64(page.books.count))])
-        default:
-            return .fail("the \(Backend.displayName) plugin does not handle job type '\(job.type)'")
-        }
-    }
-
-    /// The most books one scan reads: a server that keeps answering pages
-    /// (a total it never reaches) is not read without end.
-    public static var maximumBooks: Int { 200_000 }
-
-    private func scanAll(context: JobContext) async throws -> JobOutcome {
-        var books: [JobContext.LibraryItem] = []
-        var offset = 0
-        var skipped = 0
-        var previousIDs: [String] = []
-        while true {
-            let page = try await backend.books(offset: offset, limit: settings.pageSize, newestFirst: false)
-            let ids = page.books.map(\.id)
-            // A server that ignores the offset answers the same page again: stop.
-            if !ids.isEmpty, ids == previousIDs {
-                context.log(.warn, "\(Backend.displayName) answered the same page twice (offset \(offset)); the listing ends here")
-                break
-            }
-            previousIDs = ids
-            books += page.books
-            skipped += max(0, page.listed - page.books.count)
-            offset += max(0, page.listed)
-            if page.listed <= 0 || offset >= page.total { break }
-            guard books.count + skipped < Self.maximumBooks else {
-                return .fail(
-                    "\(Backend.displayName) lists more than \(Self.maximumBooks) items (it reports \(page.total)); "
-                        + "the scan stops there: check the library_id setting")
-            }
-            try context.checkCancellation()
-        }
-        try context.reportLibrary(backend: Backend.backendName, items: books, complete: true)
-        context.log(
-            .info,
-            "\(Backend.displayName) lists \(books.count) audiobook(s)" + (skipped > 0 ? "; passed over \(skipped) item(s) without audio" : ""))
-        return .done(["items": .int(Int64(books.count)), "without_audio": .int(Int64(skipped))])
-    }
-
-    private func refresh(path: String?, context: JobContext) async throws -> JobOutcome {
-        try await backend.requestScan(path: path)
-        let settle = Duration.milliseconds(Int64(saturating: settings.scanSettleSeconds * 1000))
-        do {
-            try context.enqueue("library_recently_added_check", payload: JSONValue.object([:]), delay: settle)
-        } catch {
-            context.log(.warn, "asked \(Backend.displayName) to scan, but could not plan the check that follows: \(error)")
-        }
-        context.log(.info, "asked \(Backend.displayName) to scan \(path ?? "the library"); reading the newest books in \(settle)")
-        return .done(["scan_requested": .string(path ?? "library")])
+        context.log(.info, try await driver.test())
     }
 }
 
-extension Job {
-    /// The payload as a JSON value (an empty object when it is not JSON).
-    var payloadValue: JSONValue {
-        (try? payload(as: JSONValue.self)) ?? .object([:])
+/// A ``LibraryBackend`` as a ``LibraryBackendDriver``.
+struct SwiftLibraryDriver<Backend: LibraryBackend>: LibraryBackendDriver {
+    let backend: Backend
+
+    var kind: String { Backend.backendName }
+    var displayName: String { Backend.displayName }
+
+    func books(offset: Int, limit: Int, newestFirst: Bool) async throws -> LibraryPage {
+        try await backend.books(offset: offset, limit: limit, newestFirst: newestFirst)
+    }
+
+    func requestScan(path: String?) async throws {
+        try await backend.requestScan(path: path)
+    }
+
+    func test() async throws -> String {
+        let page = try await backend.books(offset: 0, limit: 1, newestFirst: false)
+        return "\(Backend.displayName) answers; its library lists \(page.total) item(s)"
+    }
+}
+
+/// A plugin whose `state` holds a library-backend driver.
+public protocol LibraryBackendDriverProviding {
+    var driver: any LibraryBackendDriver { get }
+}
+
+/// The C table of a Swift library backend.
+enum LibraryBackendTable {
+    static func table(kind: String, displayName: String) -> UnsafeMutablePointer<pp_library_backend> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let made { return made }
+        let table = UnsafeMutablePointer<pp_library_backend>.allocate(capacity: 1)
+        table.initialize(
+            to: pp_library_backend(
+                struct_size: UInt32(MemoryLayout<pp_library_backend>.size), reserved0: 0, kind: UnsafePointer(strdup(kind)!),
+                display_name: UnsafePointer(strdup(displayName)!), books: books, scan: scan, test: test))
+        made = table
+        return table
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var made: UnsafeMutablePointer<pp_library_backend>?
+
+    private static let books: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?) -> pp_driver_status = {
+        state, call, pageJSON in
+        let page = (pageJSON.map { String(cString: $0) }).flatMap { JSONValue(jsonText: $0) } ?? .object([:])
+        let offset = Int(clamping: page["offset"]?.intValue ?? 0)
+        let limit = Int(clamping: page["limit"]?.intValue ?? 100)
+        let newestFirst = page["newest_first"]?.boolValue ?? false
+        return run(state, call) { driver in
+            guard offset >= 0, (1...10_000).contains(limit) else {
+                throw PluginError.permanent("the page asks for offset \(offset) and limit \(limit): offset ≥ 0, limit 1 to 10000")
+            }
+            return try await driver.books(offset: offset, limit: limit, newestFirst: newestFirst).json
+        }
+    }
+
+    private static let scan: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?) -> pp_driver_status = {
+        state, call, path in
+        let path = path.map { String(cString: $0) }
+        return run(state, call) { driver in
+            try await driver.requestScan(path: path)
+            return .null
+        }
+    }
+
+    private static let test: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> pp_driver_status = { state, call in
+        run(state, call) { driver in ["version": .string(try await driver.test())] }
+    }
+
+    private static func run(
+        _ state: UnsafeMutableRawPointer?, _ call: OpaquePointer?,
+        _ body: @escaping @Sendable (any LibraryBackendDriver) async throws -> JSONValue
+    ) -> pp_driver_status {
+        DriverCallBridge.run(
+            state: state, call: call, driver: { ($0 as? any LibraryBackendDriverProviding)?.driver },
+            classify: { error in
+                let outcome = OutcomeMapping.outcome(for: error)
+                return (outcome.kind == .fail ? PP_DRIVER_PERMANENT : PP_DRIVER_TRANSIENT, outcome.message ?? "\(error)")
+            }, body)
     }
 }

@@ -8,7 +8,7 @@ struct PluginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugin",
         abstract: "Inspect or try out one plugin file.",
-        subcommands: [InspectCommand.self, RunCommand.self])
+        subcommands: [InspectCommand.self, RunCommand.self, ConformanceCommand.self])
 }
 
 /// `pipeline-host plugin inspect PATH`: loads one plugin alone and prints its
@@ -129,5 +129,73 @@ struct RunCommand: AsyncParsableCommand {
         await executor.shutdown()
         print(try PluginInspection.json(outcome))
         if outcome.kind == .fail || outcome.kind == .retry { throw ExitCode.failure }
+    }
+}
+
+/// `pipeline-host plugin test PATH --kind … --config JSON`: the driver
+/// conformance suite, against a live service.
+struct ConformanceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Run the driver conformance checks against a live service.",
+        discussion: """
+            For driver authors: loads the file in this process, starts it with --config and checks its interface \
+            as the host's jobs use it. A download client must add a .torrent and a magnet the suite makes, twice \
+            each with the same id; answer the status of a known download and null for an unknown one; remove with \
+            and without data; give PP_DRIVER_PERMANENT for a wrong password and PP_DRIVER_TRANSIENT when the \
+            client does not answer. A library backend must answer pages of books, an empty page past the end and \
+            a scan request, with the same two error kinds. The wrong password (or token) and the stopped service \
+            are made from --config (its "password" or "token" replaced; its "url" pointed at a closed loopback \
+            port) unless given. Exits 0 when every check passes.
+            """)
+
+    @Argument(help: "The driver's .so file.")
+    var path: String
+
+    @Option(name: .long, help: "download-client or library-backend.")
+    var kind: String
+
+    @Option(name: .long, help: "The driver's config, a JSON object, as in pipeline.yaml.")
+    var config: String
+
+    @Option(name: .long, help: "A config with wrong credentials (default: --config with a wrong password or token).")
+    var wrongCredentialsConfig: String?
+
+    @Option(name: .long, help: "A config for a service that is not running (default: --config with url at a closed port).")
+    var stoppedConfig: String?
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var logOptions: LogOptions
+
+    func run() async throws {
+        guard let kind = DriverConformance.Kind(rawValue: kind) else {
+            throw ValidationError("--kind: '\(kind)' is not download-client or library-backend")
+        }
+        let logger = logOptions.makeLogger("pipeline-host.plugin", default: .warning)
+        let plugin: LoadedPlugin
+        do {
+            plugin = try PluginLoader.load(path: path, isolation: .inProcess)
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let checks = await DriverConformance.run(
+            plugin: plugin, kind: kind,
+            configs: DriverConformance.Configs(working: config, wrongCredentials: wrongCredentialsConfig, stopped: stoppedConfig),
+            logger: logger)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(checks), as: UTF8.self))
+        } else {
+            for check in checks {
+                print("\(check.passed ? "pass" : "FAIL")  \(check.name): \(check.detail)")
+            }
+            let failed = checks.filter { !$0.passed }.count
+            print(failed == 0 ? "\(checks.count) checks passed" : "\(failed) of \(checks.count) checks failed")
+        }
+        if checks.contains(where: { !$0.passed }) { throw ExitCode.failure }
     }
 }

@@ -1,5 +1,5 @@
 /*
- * Compile-time checks that pin the published layout of ABI 1.0. If one of
+ * Compile-time checks that pin the published layout of ABI 1 (1.0 to 1.3). If one of
  * these fails, a change broke binary compatibility with built plugins: append
  * fields at the end instead, and read docs/plugin-abi.md, "Changing the ABI".
  * (This file also gives SwiftPM an object file for the PluginABI target.)
@@ -36,7 +36,10 @@ PP_PIN(pp_host_api, enqueue, 88);
 _Static_assert(offsetof(pp_host_api, report_library) == PP_HOST_API_SIZE_MIN, "1.1 fields start after the 1.0 ones");
 PP_PIN(pp_host_api, report_library, 96);
 PP_PIN(pp_host_api, find_requests, PP_HOST_API_SIZE_1_1);
-_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_1_2, "pp_host_api size changed");
+PP_PIN(pp_host_api, http_request, PP_HOST_API_SIZE_1_2);
+PP_PIN(pp_host_api, json_get, 120);
+PP_PIN(pp_host_api, json_set, 128);
+_Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_1_3, "pp_host_api size changed");
 
 PP_PIN(pp_plugin_descriptor, struct_size, 0);
 PP_PIN(pp_plugin_descriptor, abi_major, 4);
@@ -53,4 +56,23 @@ PP_PIN(pp_plugin_descriptor, shutdown, 72);
 _Static_assert(offsetof(pp_plugin_descriptor, description) == PP_DESCRIPTOR_SIZE_MIN,
                "the required block of pp_plugin_descriptor changed");
 PP_PIN(pp_plugin_descriptor, check, 88);
-_Static_assert(sizeof(pp_plugin_descriptor) == 96, "pp_plugin_descriptor size changed");
+PP_PIN(pp_plugin_descriptor, get_extension, 96);
+_Static_assert(sizeof(pp_plugin_descriptor) == PP_DESCRIPTOR_SIZE_1_3, "pp_plugin_descriptor size changed");
+
+PP_PIN(pp_download_client, struct_size, 0);
+PP_PIN(pp_download_client, protocols, 4);
+PP_PIN(pp_download_client, kind, 8);
+PP_PIN(pp_download_client, display_name, 16);
+PP_PIN(pp_download_client, add, 24);
+PP_PIN(pp_download_client, status, 32);
+PP_PIN(pp_download_client, remove, 40);
+PP_PIN(pp_download_client, test, 48);
+_Static_assert(sizeof(pp_download_client) == PP_DOWNLOAD_CLIENT_SIZE_MIN, "pp_download_client size changed");
+
+PP_PIN(pp_library_backend, struct_size, 0);
+PP_PIN(pp_library_backend, kind, 8);
+PP_PIN(pp_library_backend, display_name, 16);
+PP_PIN(pp_library_backend, books, 24);
+PP_PIN(pp_library_backend, scan, 32);
+PP_PIN(pp_library_backend, test, 40);
+_Static_assert(sizeof(pp_library_backend) == PP_LIBRARY_BACKEND_SIZE_MIN, "pp_library_backend size changed");

@@ -2,14 +2,14 @@ import Foundation
 
 /// The JSON encoding and decoding PluginKit uses at the boundary: sorted keys,
 /// so that the same value always gives the same text.
-enum JSONCoding {
-    static func encode(_ value: some Encodable) throws -> String {
+package enum JSONCoding {
+    package static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
         try JSONDecoder().decode(type, from: Data(text.utf8))
     }
 

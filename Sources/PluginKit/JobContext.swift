@@ -13,9 +13,9 @@ public enum PluginLogLevel: Int32, Sendable {
 /// The host, as a plugin sees it outside any job: for logging from init or
 /// from the plugin's own threads. Valid for the life of the process.
 public struct PluginHost: @unchecked Sendable {
-    let api: UnsafePointer<pp_host_api>
+    package let api: UnsafePointer<pp_host_api>
 
-    init(api: UnsafePointer<pp_host_api>) {
+    package init(api: UnsafePointer<pp_host_api>) {
         self.api = api
     }
 
@@ -39,10 +39,11 @@ public struct PluginHost: @unchecked Sendable {
 /// progress, cancellation, and the effects that take place with the job's
 /// outcome. Valid only until `execute` (or `check`) returns; do not keep it.
 public struct JobContext: @unchecked Sendable {
-    let api: UnsafePointer<pp_host_api>
-    let call: OpaquePointer
+    package let api: UnsafePointer<pp_host_api>
+    package let call: OpaquePointer
 
-    init(api: UnsafePointer<pp_host_api>, call: OpaquePointer) {
+    /// For the host, which runs its own driver jobs over the same services.
+    package init(api: UnsafePointer<pp_host_api>, call: OpaquePointer) {
         self.api = api
         self.call = call
     }
@@ -164,7 +165,7 @@ public struct JobContext: @unchecked Sendable {
 }
 
 /// Calls `body` with a C string for `text`, or NULL when it is `nil`.
-func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+package func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     guard let text else { return body(nil) }
     return text.withCString { body($0) }
 }

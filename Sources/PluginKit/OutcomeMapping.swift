@@ -1,9 +1,9 @@
 import PluginABI
 
 /// Turns what a Swift plugin returned or threw into an ABI outcome.
-enum OutcomeMapping {
+package enum OutcomeMapping {
     /// The outcome for an error thrown by `execute`, `check` or `init`.
-    static func outcome(for error: any Error) -> JobOutcome {
+    package static func outcome(for error: any Error) -> JobOutcome {
         switch error {
         case let error as PluginError where error.disposition == .permanent:
             return .fail(error.message, details: error.details)
@@ -18,7 +18,7 @@ enum OutcomeMapping {
 
     /// Hands `outcome` to the host through the call's services and returns
     /// the code `execute` returns.
-    static func deliver(_ outcome: JobOutcome, api: UnsafePointer<pp_host_api>, call: OpaquePointer) -> pp_outcome {
+    package static func deliver(_ outcome: JobOutcome, api: UnsafePointer<pp_host_api>, call: OpaquePointer) -> pp_outcome {
         let host = api.pointee
         switch outcome.kind {
         case .done:

@@ -50,11 +50,30 @@ public protocol PipelinePlugin: Sendable {
 
     /// Releases what the plugin holds. Called once, after its last job.
     func shutdown()
+
+    /// The typed interfaces the plugin offers beside its job types (since ABI 1.3).
+    /// The default offers none.
+    static var extensionTables: [PluginExtensionTable] { get }
 }
 
 extension PipelinePlugin {
     public func check(context: JobContext) async throws {}
     public func shutdown() {}
+    public static var extensionTables: [PluginExtensionTable] { [] }
+}
+
+/// One interface a plugin offers through the descriptor's `get_extension`
+/// (since ABI 1.3): its id (`PP_EXTENSION_DOWNLOAD_CLIENT`, …) and its static C
+/// table. DownloadClientKit and LibraryBackendKit provide these; a plugin
+/// rarely writes one by hand.
+public struct PluginExtensionTable: @unchecked Sendable {
+    public var id: String
+    public var table: UnsafeRawPointer
+
+    public init(id: String, table: UnsafeRawPointer) {
+        self.id = id
+        self.table = table
+    }
 }
 
 /// A plugin's identity: what `pipeline-host plugin inspect` shows.

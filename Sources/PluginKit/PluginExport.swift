@@ -21,6 +21,7 @@ public enum PluginExport {
         defer { lock.unlock() }
         if let exported { return UnsafePointer(exported) }
         pluginType = type
+        extensions = Dictionary(P.extensionTables.map { ($0.id, $0.table) }, uniquingKeysWith: { first, _ in first })
         let built = makeDescriptor(P.info)
         exported = built
         return UnsafePointer(built)
@@ -36,6 +37,15 @@ public enum PluginExport {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var exported: UnsafeMutablePointer<pp_plugin_descriptor>?
     nonisolated(unsafe) private static var pluginType: (any PipelinePlugin.Type)?
+    nonisolated(unsafe) private static var extensions: [String: UnsafeRawPointer] = [:]
+
+    /// The plugin and host table behind a `void *state` that `init` made:
+    /// for the C tables of the kits' interfaces.
+    package static func instance(_ state: UnsafeMutableRawPointer?) -> (plugin: any PipelinePlugin, api: UnsafePointer<pp_host_api>)? {
+        guard let state else { return nil }
+        let instance = Unmanaged<PluginInstance>.fromOpaque(state).takeUnretainedValue()
+        return (instance.plugin, instance.api)
+    }
 
     private static func makeDescriptor(_ info: PluginInfo) -> UnsafeMutablePointer<pp_plugin_descriptor> {
         let descriptor = UnsafeMutablePointer<pp_plugin_descriptor>.allocate(capacity: 1)
@@ -59,6 +69,7 @@ public enum PluginExport {
         descriptor.pointee.execute = executeTrampoline
         descriptor.pointee.shutdown = shutdownTrampoline
         descriptor.pointee.check = checkTrampoline
+        descriptor.pointee.get_extension = extensions.isEmpty ? nil : extensionTrampoline
         return descriptor
     }
 
@@ -131,6 +142,11 @@ public enum PluginExport {
             _ = instance.api.pointee.set_error(call, failure.message ?? "check failed", nil)
             return PP_ERR_FAILED
         }
+
+    private static let extensionTrampoline: @convention(c) (UnsafePointer<CChar>?) -> UnsafeRawPointer? = { id in
+        guard let id else { return nil }
+        return PluginExport.extensions[String(cString: id)]
+    }
 
     private static let shutdownTrampoline: @convention(c) (UnsafeMutableRawPointer?) -> Void = { state in
         guard let state else { return }

@@ -53,7 +53,7 @@ final class WorkerThreadExecutor: TaskExecutor, @unchecked Sendable {
 /// `isCancelled` is polled every 10 ms; once it says yes, the task is
 /// cancelled, so `Task.sleep`, `URLSession` and `Task.checkCancellation()`
 /// in the plugin stop.
-func runBlocking<T: Sendable>(isCancelled: @escaping () -> Bool, _ body: @escaping @Sendable () async -> T) -> T {
+package func runBlocking<T: Sendable>(isCancelled: @escaping () -> Bool, _ body: @escaping @Sendable () async -> T) -> T {
     let executor = WorkerThreadExecutor()
     let box = ResultBox<T>()
     let task = Task(executorPreference: executor) {

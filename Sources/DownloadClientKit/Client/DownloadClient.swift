@@ -3,19 +3,20 @@ import Foundation
 @_exported import PipelinePayloads
 import PluginKit
 
-/// A download client, as the shared download jobs need it: four calls.
+/// A torrent client written in Swift: four calls.
 ///
-/// Implement this for a new client (Deluge, say) and export
-/// ``DownloadClientPlugin`` over it; the jobs `download_torrent` and
-/// `monitor_download` (fetching the release, trying alternates, polling with
-/// backoff, the temp-path wait, path mapping, progress and the request's
-/// status) come with it. docs/writing-a-download-client.md walks through one.
+/// Implement this for a new client and export ``DownloadClientPlugin`` over
+/// it: the plugin then offers the download-client interface of the ABI
+/// (`PP_EXTENSION_DOWNLOAD_CLIENT`), and the host runs `download_torrent` and
+/// `monitor_download` over it (fetching the release, trying alternates,
+/// polling with backoff, the temp-path wait, path mapping, progress and the
+/// request's status). docs/writing-a-download-client.md walks through one.
 ///
 /// Every call may run on several worker threads at once: keep mutable state
 /// (a session cookie) in an actor or behind a lock.
 public protocol DownloadClient: Sendable {
-    /// The plugin's identity. Its job types should be
-    /// ``DownloadJobTypes/all`` (`download_torrent`, `monitor_download`).
+    /// The plugin's identity. Its job types are left empty: the host runs
+    /// the download jobs over the interface (any listed are ignored).
     static var pluginInfo: PluginInfo { get }
 
     /// The short name recorded in `download_history.client` and in job
@@ -25,7 +26,7 @@ public protocol DownloadClient: Sendable {
     /// The client's name for people, in log lines and errors.
     static var displayName: String { get }
 
-    /// Creates the client from the plugin's settings.
+    /// Creates the client from its connection settings.
     ///
     /// - Parameter configuration: the whole `config` object, for settings of
     ///   the client's own beyond ``DownloadClientSettings``.

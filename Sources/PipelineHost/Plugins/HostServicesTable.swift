@@ -9,12 +9,17 @@ final class PluginHostContext: Sendable {
     let name: String
     let pluginID: String
     let logger: Logger
+    /// Its HTTP through the host: clients and cookies.
+    let http = PluginHTTPSession()
 
     init(name: String, pluginID: String, logger: Logger) {
         self.name = name
         self.pluginID = pluginID
         self.logger = logger
     }
+
+    /// For a call no instance runs (none should): cookies kept apart.
+    static let detached = PluginHostContext(name: "detached", pluginID: "", logger: Logger(label: "pipeline-host"))
 }
 
 /// Builds the `pp_host_api` table a plugin instance receives, and holds the
@@ -35,7 +40,8 @@ enum HostServicesTable {
                 log: log, progress: progress, is_cancelled: isCancelled, set_result: setResult,
                 set_error: setError, set_delay: setDelay, set_payload: setPayload,
                 request_transition: requestTransition, enqueue: enqueue, report_library: reportLibrary,
-                find_requests: findRequests))
+                find_requests: findRequests, http_request: HostContentServices.httpRequest, json_get: HostContentServices.jsonGet,
+                json_set: HostContentServices.jsonSet))
         return table
     }
 

@@ -14,6 +14,8 @@ public final class LoadedPlugin: @unchecked Sendable {
     /// The host's zero-extended copy of the descriptor (immutable); all zero
     /// for an isolated plugin, whose code never runs in the host.
     let descriptor: pp_plugin_descriptor
+    /// Copies of its interface tables (since ABI 1.3); none for an isolated plugin.
+    let drivers: DriverTables
     /// Which build of the file this is (a reload starts a new build anew).
     let build: PluginImages.FileIdentity?
     /// The file the image was mapped from: ``path``, or the copy a later build was given.
@@ -22,12 +24,13 @@ public final class LoadedPlugin: @unchecked Sendable {
     public let isolation: PluginIsolation
 
     init(
-        path: String, info: PluginDescriptorInfo, descriptor: pp_plugin_descriptor, build: PluginImages.FileIdentity? = nil,
-        imagePath: String? = nil, isolation: PluginIsolation = .inProcess
+        path: String, info: PluginDescriptorInfo, descriptor: pp_plugin_descriptor, drivers: DriverTables = DriverTables(),
+        build: PluginImages.FileIdentity? = nil, imagePath: String? = nil, isolation: PluginIsolation = .inProcess
     ) {
         self.path = path
         self.info = info
         self.descriptor = descriptor
+        self.drivers = drivers
         self.build = build
         self.imagePath = imagePath ?? path
         self.isolation = isolation
@@ -59,19 +62,29 @@ public final class LoadedPlugin: @unchecked Sendable {
         let context = PluginHostContext(name: name, pluginID: info.id, logger: logger)
         let api = HostServicesTable.make(for: context)
         let call = PluginCall(purpose: .initialize, job: nil, effectPolicy: .none)
+        call.hostContext = context
         let handle = PluginCallRegistry.register(call)
         defer { PluginCallRegistry.unregister(handle) }
         var state: UnsafeMutableRawPointer?
         let status = configJSON.withCString { config in descriptor.`init`!(api, config, handle, &state) }
+        let fix = "fix \(configSource ?? "plugins.\(name).config in pipeline.yaml")"
         guard status == PP_OK else {
             let reason =
                 call.report.errorMessage
                 ?? "init returned \(status) without saying why (the plugin did not call set_error)"
-            throw PluginLoadError(
-                .initFailed, path: path, problem: "init failed: \(reason)",
-                fix: "fix \(configSource ?? "plugins.\(name).config in pipeline.yaml")")
+            throw PluginLoadError(.initFailed, path: path, problem: "init failed: \(reason)", fix: fix)
         }
-        return PluginInstance(name: name, plugin: self, configJSON: configJSON, state: state, api: api)
+        var driverJobs: DriverJobRunner?
+        if info.interfaces.offersAny {
+            do {
+                driverJobs = try DriverJobRunner(plugin: self, state: state, api: api, hostContext: context, configJSON: configJSON)
+            } catch {
+                descriptor.shutdown!(state)
+                throw PluginLoadError(.initFailed, path: path, problem: "the host's jobs over it cannot start: \(error.message)", fix: fix)
+            }
+        }
+        return PluginInstance(
+            name: name, plugin: self, configJSON: configJSON, state: state, api: api, hostContext: context, driverJobs: driverJobs)
     }
 }
 
@@ -100,15 +113,22 @@ public final class PluginInstance: @unchecked Sendable {
     private let quarantine = Mutex<PluginRunner?>(nil)
     private let quarantineGate = AsyncGate()
     private let logger: Logger?
+    /// The instance's side of the host services (in process).
+    private let hostContext: PluginHostContext?
+    /// The host's jobs over the plugin's interfaces (in process).
+    private let driverJobs: DriverJobRunner?
 
     init(
-        name: String, plugin: LoadedPlugin, configJSON: String, state: UnsafeMutableRawPointer?, api: UnsafeMutablePointer<pp_host_api>
+        name: String, plugin: LoadedPlugin, configJSON: String, state: UnsafeMutableRawPointer?, api: UnsafeMutablePointer<pp_host_api>,
+        hostContext: PluginHostContext, driverJobs: DriverJobRunner?
     ) {
         self.name = name
         self.plugin = plugin
         self.configJSON = configJSON
         self.state = state
         self.api = api
+        self.hostContext = hostContext
+        self.driverJobs = driverJobs
         serialGate = plugin.info.serialExecution ? AsyncGate() : nil
         runner = nil
         logger = nil
@@ -123,6 +143,17 @@ public final class PluginInstance: @unchecked Sendable {
         serialGate = nil
         self.runner = runner
         self.logger = logger
+        hostContext = nil
+        driverJobs = nil
+    }
+
+    /// The instance's interface tables with what a driver call needs, for
+    /// the conformance suite (in process only; nil for an isolated instance).
+    func driverBinding() -> (tables: DriverTables, binding: (String) -> DriverBinding)? {
+        guard runner == nil, plugin.info.interfaces.offersAny else { return nil }
+        let state = state
+        let hostContext = hostContext
+        return (plugin.drivers, { DriverBinding(state: state, parent: nil, hostContext: hostContext, displayName: $0) })
     }
 
     /// Counts a call in, unless the instance is shut down.
@@ -146,8 +177,12 @@ public final class PluginInstance: @unchecked Sendable {
     /// host (through ``execute(_:on:timeout:cancelGrace:effects:suspect:call:)``)
     /// and a runner use.
     func executeSynchronously(_ job: PluginJob, call: PluginCall) -> pp_outcome {
+        call.hostContext = hostContext
         let handle = PluginCallRegistry.register(call)
         defer { PluginCallRegistry.unregister(handle) }
+        if let driverJobs, driverJobs.jobTypes.contains(job.type) {
+            return driverJobs.execute(job, call: call, handle: handle)
+        }
         return job.id.withCString { id in
             job.type.withCString { type in
                 job.payloadJSON.withCString { payload in
@@ -163,6 +198,8 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Runs the plugin's `check` on the calling thread; nil when it has none.
     func checkSynchronously(call: PluginCall) -> pp_status? {
+        call.hostContext = hostContext
+        if plugin.descriptor.check == nil, let driverJobs { return driverJobs.check(call: call) }
         guard let check = plugin.descriptor.check else { return nil }
         let handle = PluginCallRegistry.register(call)
         defer { PluginCallRegistry.unregister(handle) }

@@ -49,10 +49,18 @@ public final class PluginCall: Sendable {
     private let returnedContinuation: AsyncStream<Void>.Continuation
     private let returnedFlag = Atomic<Bool>(false)
 
-    init(purpose: Purpose, job: PluginJob?, effectPolicy: PluginEffectPolicy) {
+    /// The job's call, for a driver call the host makes while it runs a job
+    /// over a driver: its log lines go to the job, and it is cancelled with it.
+    let parent: PluginCall?
+    /// The instance's side of the host services (its cookies), set by the
+    /// instance that runs the call.
+    private let servicesContext = Mutex<PluginHostContext?>(nil)
+
+    init(purpose: Purpose, job: PluginJob?, effectPolicy: PluginEffectPolicy, parent: PluginCall? = nil) {
         self.purpose = purpose
         self.job = job
         self.effectPolicy = effectPolicy
+        self.parent = parent
         (returnedSignal, returnedContinuation) = AsyncStream.makeStream(of: Void.self)
     }
 
@@ -87,7 +95,14 @@ public final class PluginCall: Sendable {
     }
 
     public var isCancelled: Bool {
-        cancelled.load(ordering: .relaxed)
+        cancelled.load(ordering: .relaxed) || (parent?.isCancelled ?? false)
+    }
+
+    /// The plugin instance's host context, for services that keep state per
+    /// instance (http_request's cookies).
+    var hostContext: PluginHostContext? {
+        get { servicesContext.withLock { $0 } ?? parent?.hostContext }
+        set { servicesContext.withLock { $0 = newValue } }
     }
 
     /// A copy of what the plugin has reported so far.
@@ -108,6 +123,10 @@ public final class PluginCall: Sendable {
     /// (the last kept line then says how many were dropped), its message cut
     /// to ``maximumMessageBytes``.
     func appendEvent(_ event: PluginLogEvent) {
+        if let parent {
+            parent.appendEvent(event)
+            return
+        }
         var event = event
         event.message = Self.truncated(event.message, to: Self.maximumMessageBytes)
         state.withLock { report in

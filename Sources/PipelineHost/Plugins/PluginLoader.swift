@@ -154,16 +154,25 @@ public enum PluginLoader {
                 .missingFunction, "its descriptor's function '\(field)' is NULL",
                 "every plugin must provide init, execute and shutdown")
         }
-        let jobTypes = try readJobTypes(copy.job_types, refuse: refuse)
+        var jobTypes = try readJobTypes(copy.job_types, refuse: refuse)
         let signature = strings["build_signature"]!
         try checkSignature(signature, refuse: refuse)
+        let drivers = try DriverTables.read(copy.get_extension, refuse: refuse)
+        guard !jobTypes.isEmpty || drivers.interfaces.offersAny else {
+            throw refuse(
+                .badJobTypes, "its job_types list is empty and it offers no interface through get_extension",
+                "list at least one job type before the NULL, or offer a download-client or library-backend table")
+        }
+        var interfaces = drivers.interfaces
+        interfaces.hostJobTypes = interfaces.hostJobTypes.filter { !jobTypes.contains($0) }
+        jobTypes += interfaces.hostJobTypes
 
         let info = PluginDescriptorInfo(
             id: strings["id"]!, name: strings["name"]!, version: strings["version"]!,
             description: copy.description.flatMap { String(validatingCString: $0) }, jobTypes: jobTypes,
             abiMajor: major, abiMinor: minor, structSize: UInt32(size), flags: copy.flags,
-            buildSignature: signature, hasCheck: copy.check != nil)
-        return LoadedPlugin(path: path, info: info, descriptor: copy, build: build, imagePath: imagePath)
+            buildSignature: signature, hasCheck: copy.check != nil || interfaces.offersAny, interfaces: interfaces)
+        return LoadedPlugin(path: path, info: info, descriptor: copy, drivers: drivers, build: build, imagePath: imagePath)
     }
 
     static var hostABI: String { "\(PP_ABI_VERSION_MAJOR).\(PP_ABI_VERSION_MINOR)" }
@@ -197,9 +206,6 @@ public enum PluginLoader {
             }
             types.append(name)
             index += 1
-        }
-        guard !types.isEmpty else {
-            throw refuse(.badJobTypes, "its job_types list is empty", "list at least one job type before the NULL")
         }
         return types
     }
@@ -236,8 +242,11 @@ public struct PluginDescriptorInfo: Sendable, Hashable, Codable {
     public var structSize: UInt32
     public var flags: UInt32
     public var buildSignature: String
-    /// Whether the plugin offers the optional `check` function.
+    /// Whether the plugin offers the optional `check` function (or a
+    /// driver's `test`, which the host calls instead).
     public var hasCheck: Bool
+    /// The interfaces it offers through `get_extension` (since ABI 1.3).
+    public var interfaces = PluginInterfaces()
 
     /// Whether the host must never run two of its jobs at once.
     public var serialExecution: Bool { flags & PP_FLAG_SERIAL_EXECUTE != 0 }

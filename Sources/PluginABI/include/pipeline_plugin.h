@@ -1,5 +1,5 @@
 /*
- * pipeline_plugin.h: the pipeline-host plugin ABI, version 1.2.
+ * pipeline_plugin.h: the pipeline-host plugin ABI, version 1.3.
  *
  * This header is the whole contract between pipeline-host and a processor
  * plugin. A plugin is one shared library (.so) that includes this header and
@@ -73,7 +73,7 @@ extern "C" {
  * ------------------------------------------------------------------------- */
 
 #define PP_ABI_VERSION_MAJOR 1
-#define PP_ABI_VERSION_MINOR 2
+#define PP_ABI_VERSION_MINOR 3
 
 /** The one symbol a plugin exports. The "_v1" is PP_ABI_VERSION_MAJOR. */
 #define PP_ENTRY_SYMBOL "pipeline_plugin_entry_v1"
@@ -253,6 +253,55 @@ typedef struct pp_host_api {
      *  returns. PP_ERR_UNSUPPORTED without a request ledger (PostgreSQL off);
      *  PP_ERR_FAILED when the database cannot be read (retry the job). */
     pp_status (*find_requests)(pp_call *call, const char *query_json, const char **out_json);
+
+    /* --- Since 1.3: services that spare a C plugin its own HTTP and JSON. --- */
+
+    /** [call] Sends one HTTP request through the host and waits for the
+     *  answer, so a plugin needs no HTTP code of its own. `request_json` is an
+     *  object:
+     *    "url"          required, http or https (TLS is the host's);
+     *    "method"       default "GET";
+     *    "headers"      an object of header names to string values;
+     *    "body"         the body as text, or "body_base64" for bytes;
+     *    "timeout_ms"   default 30000, at most 600000;
+     *    "max_response_bytes"  default 16 MiB, at most 256 MiB;
+     *    "secrets"      strings (passwords, tokens) the host masks as *** in
+     *                   every log line and error message about this request.
+     *  Cookies a server sets are kept per plugin instance and sent back to
+     *  it, as a browser would (a login session). The call ends early, as a
+     *  failure, when the job is cancelled.
+     *  On PP_OK (an answer came, whatever its status code) `*response_json`
+     *  is {"status": 200, "headers": {lower-case name: value}, "body": text}
+     *  ("body_base64" instead of "body" when the answer is not UTF-8). On
+     *  PP_ERR_FAILED (no answer: refused, timed out, cancelled, too large,
+     *  TLS) it is {"error": message for people, "kind": "unreachable" |
+     *  "timeout" | "cancelled" | "too_large" | "tls"}. PP_ERR_INVALID_ARGUMENT
+     *  for a request that is not as above. The text is owned by the host and
+     *  valid until the call that received `call` returns. */
+    pp_status (*http_request)(pp_call *call, const char *request_json, const char **response_json);
+
+    /** [call] Reads the value at `pointer` (a JSON Pointer, RFC 6901: "" for
+     *  the whole text, "/result/0/name" for a member of an element) in the
+     *  JSON text `json`. On PP_OK `*out_value` is the value: a string's
+     *  characters unescaped, a number as written, "true", "false" or "null",
+     *  or an array's or object's JSON text; `*out_type` (may be NULL) is its
+     *  PP_JSON_* type. PP_ERR_REFUSED when nothing is at `pointer`;
+     *  PP_ERR_INVALID_ARGUMENT when `json` is not JSON. The text is owned by
+     *  the host and valid until the call returns. */
+    pp_status (*json_get)(pp_call *call, const char *json, const char *pointer, const char **out_value,
+                          int32_t *out_type);
+
+    /** [call] Writes a value into a JSON text, escaping it for you: returns
+     *  in `*out_json` the text `json` (NULL for "{}") with the value at
+     *  `pointer` set, creating missing objects on the way ("-" as the last
+     *  token appends to an array). With `type` PP_JSON_STRING, `value` is
+     *  plain text, escaped by the host; with any other type it is JSON text
+     *  of that type ("42", "true", "null", "[1,2]"). PP_ERR_INVALID_ARGUMENT
+     *  when `json` or `value` is not what it should be, or the pointer passes
+     *  through a value that is not an object or array. The text is owned by
+     *  the host and valid until the call returns. */
+    pp_status (*json_set)(pp_call *call, const char *json, const char *pointer, int32_t type, const char *value,
+                          const char **out_json);
 } pp_host_api;
 
 #define PP_HOST_API_SIZE_MIN 96
@@ -260,6 +309,16 @@ typedef struct pp_host_api {
 #define PP_HOST_API_SIZE_1_1 104
 /** sizeof(pp_host_api) of a 1.2 host: find_requests is there. */
 #define PP_HOST_API_SIZE_1_2 112
+/** sizeof(pp_host_api) of a 1.3 host: http_request, json_get, json_set. */
+#define PP_HOST_API_SIZE_1_3 136
+
+/** The types json_get reports and json_set takes. */
+#define PP_JSON_NULL   0
+#define PP_JSON_BOOL   1
+#define PP_JSON_NUMBER 2
+#define PP_JSON_STRING 3
+#define PP_JSON_ARRAY  4
+#define PP_JSON_OBJECT 5
 
 /* ---------------------------------------------------------------------------
  * The plugin descriptor: what the entry function returns
@@ -282,8 +341,11 @@ typedef struct pp_plugin_descriptor {
     const char *name;
     /** Required. The plugin's own version: "1.4.2". */
     const char *version;
-    /** Required. The job types the plugin handles, NULL-terminated, at least
-     *  one, no repeats: { "download_torrent", "monitor_download", NULL }. */
+    /** Required. The job types the plugin handles, NULL-terminated, no
+     *  repeats: { "fetch_metadata", NULL }. At least one, unless the plugin
+     *  offers an interface through get_extension (since 1.3): a download
+     *  client's or library backend's list may be just { NULL }, the host
+     *  then runs that interface's jobs over it. */
     const char *const *job_types;
 
     /** [loader] Required. Creates the plugin's state from its configuration
@@ -313,9 +375,127 @@ typedef struct pp_plugin_descriptor {
      *  item). PP_OK, or PP_ERR_FAILED after set_error. Called by
      *  `pipeline-host validate --probe`. */
     pp_status (*check)(void *state, pp_call *call);
+
+    /* --- Since 1.3. --- */
+
+    /** [any] Optional (NULL). Returns the plugin's table for the interface
+     *  `id` (a PP_EXTENSION_* string), or NULL when it does not offer it. The
+     *  table is static storage, like the descriptor; it starts with
+     *  `uint32_t struct_size` and follows the STRUCT SIZES rules. Must not
+     *  do I/O or start threads: the host asks while it loads the plugin. */
+    const void *(*get_extension)(const char *id);
 } pp_plugin_descriptor;
 
 #define PP_DESCRIPTOR_SIZE_MIN 80
+/** sizeof(pp_plugin_descriptor) of a 1.3 plugin: get_extension is there. */
+#define PP_DESCRIPTOR_SIZE_1_3 104
+
+/* ---------------------------------------------------------------------------
+ * Interfaces (since 1.3): typed tables a plugin offers through get_extension
+ *
+ * A plugin that offers an interface is a DRIVER: the host writes the jobs of
+ * that kind once (fetching a release, trying alternates, polling with
+ * backoff, path mapping, progress, request transitions) and calls the
+ * driver's few functions for what differs from one service to another. Each
+ * function runs like execute(): [worker], on the instance's `state`, with a
+ * `call` of its own whose host services work as in a job (log, is_cancelled,
+ * http_request, json_*); it returns a pp_driver_status and gives its answer
+ * with set_result, or says why it failed with set_error. Effects
+ * (request_transition, enqueue, report_library) are refused in a driver call.
+ * ------------------------------------------------------------------------- */
+
+typedef int32_t pp_driver_status;
+/** Done; the answer, if the function has one, was given with set_result. */
+#define PP_DRIVER_OK        0
+/** Try again later: the service did not answer, timed out, answered 5xx or
+ *  something this driver does not understand. */
+#define PP_DRIVER_TRANSIENT 1
+/** Will not work until someone changes the configuration: wrong password or
+ *  token, a URL that is not the service. set_error says which setting. */
+#define PP_DRIVER_PERMANENT 2
+/** The service refused this item (not a valid torrent, a duplicate NZB it
+ *  will not take): the host tries the next release. */
+#define PP_DRIVER_REJECTED  3
+
+/** The protocols a download client takes (pp_download_client.protocols). */
+#define PP_PROTOCOL_TORRENT (1u << 0)
+#define PP_PROTOCOL_USENET  (1u << 1)
+
+/** The id of the download-client interface, version 1. */
+#define PP_EXTENSION_DOWNLOAD_CLIENT "pipeline.download-client.v1"
+
+/** A download client: the host runs download_torrent and monitor_download
+ *  over it. docs/writing-a-download-client.md walks through one in C. */
+typedef struct pp_download_client {
+    uint32_t struct_size;      /**< sizeof(pp_download_client) as compiled. */
+    uint32_t protocols;        /**< PP_PROTOCOL_* bits: what it takes. */
+    /** The client's short name, recorded with each download: "deluge". */
+    const char *kind;
+    /** Its name for people, in log lines and errors: "Deluge". */
+    const char *display_name;
+
+    /** Adds a download. `item_json` is an object: "protocol" ("torrent" or
+     *  "usenet"); "name" (the release's title); one of "torrent_base64" (a
+     *  .torrent file), "magnet" (a magnet URI) or "nzb_base64" (an NZB
+     *  file); "info_hash" (40 lower-case hex digits, for a torrent); and the
+     *  instance's "category", "tags" (an array) and "save_path" when set.
+     *  On PP_DRIVER_OK, set_result({"id": ...}): the client's id for the
+     *  download (a torrent's info hash in lower case). Adding what the
+     *  client already has must succeed with the same id. */
+    pp_driver_status (*add)(void *state, pp_call *call, const char *item_json);
+
+    /** The state of the download `id`. On PP_DRIVER_OK, set_result(null)
+     *  when the client does not have it, else an object: "name", "state"
+     *  (one of "metadata", "queued", "checking", "downloading", "stalled",
+     *  "paused", "moving", "completed", "failed"), "progress" (0 to 1),
+     *  "size_bytes" (null while unknown), "download_rate" (bytes/s),
+     *  "content_path" (where the data is, as the client sees it), and when
+     *  they apply "final_save_path", "temporary_path", "error". */
+    pp_driver_status (*status)(void *state, pp_call *call, const char *id);
+
+    /** Removes the download `id`, with its data when `delete_data` is 1.
+     *  Removing what the client does not have succeeds. */
+    pp_driver_status (*remove)(void *state, pp_call *call, const char *id, uint32_t delete_data);
+
+    /** Checks that the client answers and takes the credentials. On
+     *  PP_DRIVER_OK, set_result({"version": ...}). */
+    pp_driver_status (*test)(void *state, pp_call *call);
+} pp_download_client;
+
+#define PP_DOWNLOAD_CLIENT_SIZE_MIN 56
+
+/** The id of the library-backend interface, version 1. */
+#define PP_EXTENSION_LIBRARY_BACKEND "pipeline.library-backend.v1"
+
+/** A library backend (a media server): the host runs scan_library and
+ *  library_recently_added_check over it. */
+typedef struct pp_library_backend {
+    uint32_t struct_size;      /**< sizeof(pp_library_backend) as compiled. */
+    uint32_t reserved0;        /**< Zero. */
+    /** The backend's short name: "plex". */
+    const char *kind;
+    /** Its name for people, in log lines and errors: "Plex". */
+    const char *display_name;
+
+    /** One page of the library's books. `page_json` is {"offset": N,
+     *  "limit": N, "newest_first": true|false}. On PP_DRIVER_OK,
+     *  set_result({"total": N, "listed": N, "items": [...]}): "total" is
+     *  the size of the whole listing, "listed" how many entries this page
+     *  covered (items without audio may be left out of "items"), and each
+     *  item has "id" and "title", and may have "author", "asin", "isbn",
+     *  "path", "added_at" (ISO 8601). */
+    pp_driver_status (*books)(void *state, pp_call *call, const char *page_json);
+
+    /** Asks the server to scan for new files: the folder `path` as the host
+     *  sees it, or the whole library when `path` is NULL. */
+    pp_driver_status (*scan)(void *state, pp_call *call, const char *path);
+
+    /** Checks that the server answers, takes the token and has the library.
+     *  On PP_DRIVER_OK, set_result({"version": ...}) or any object. */
+    pp_driver_status (*test)(void *state, pp_call *call);
+} pp_library_backend;
+
+#define PP_LIBRARY_BACKEND_SIZE_MIN 48
 
 /** The entry function's type. The host passes its own ABI version; a plugin
  *  that cannot work with it returns NULL (the host then refuses the plugin). */

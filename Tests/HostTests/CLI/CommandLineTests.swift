@@ -140,6 +140,7 @@ import Testing
     /// Every flag in a command's usage line has a row in its page's table.
     @Test(arguments: [
         (["plugin", "run"], "docs/plugin-abi.md"), (["plugin", "inspect"], "docs/plugin-abi.md"),
+        (["plugin", "test"], "docs/plugin-abi.md"),
         (["validate"], "docs/configuration.md"),
     ])
     func everyFlagIsDocumented(_ command: [String], _ page: String) async throws {

@@ -1,4 +1,5 @@
 import DownloadClientKit
+@testable import DriverJobs
 import Foundation
 import Glibc
 import Logging

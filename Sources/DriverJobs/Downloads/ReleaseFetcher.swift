@@ -1,3 +1,4 @@
+import DownloadClientKit
 import Foundation
 import PluginHTTP
 

@@ -1,10 +1,12 @@
+import DownloadClientKit
 import Foundation
+import PluginHTTP
 import PluginKit
 
 /// One `download_torrent` job: add the chosen release, or failing that its
 /// alternates in order, then hand the download to `monitor_download`.
-struct DownloadTorrentJob<Client: DownloadClient> {
-    let plugin: DownloadClientPlugin<Client>
+struct DownloadTorrentJob {
+    let jobs: DownloadJobs
     let job: Job
     let context: JobContext
 
@@ -31,19 +33,21 @@ struct DownloadTorrentJob<Client: DownloadClient> {
     }
 
     private func addFirstUsable(_ payload: DownloadTorrentPayload) async -> JobOutcome {
-        let candidates = Array(([payload.release] + payload.alternates).prefix(plugin.settings.maxReleases))
+        let candidates = Array(([payload.release] + payload.alternates).prefix(jobs.settings.maxReleases))
         var failures: [String] = []
         var worthRetrying = false
         for (index, release) in candidates.enumerated() {
             if context.isCancelled { return .retry("cancelled before a release was added") }
             let label = index == 0 ? "release" : "alternate \(index)"
             if let protocolName = release.protocol, protocolName.lowercased() != "torrent" {
-                failures.append("\(label) '\(release.title)': a \(protocolName) release, and \(Client.displayName) takes torrents")
+                failures.append(
+                    "\(label) '\(release.title)': a \(protocolName) release, and \(jobs.driver.displayName) takes "
+                        + jobs.driver.protocols.map(\.rawValue).sorted().joined(separator: " and "))
                 continue
             }
             let torrent: TorrentSource
             do {
-                torrent = try await plugin.fetcher.torrent(for: release)
+                torrent = try await jobs.fetcher.torrent(for: release)
             } catch .unauthorized(let message) {
                 return .fail(message)
             } catch .unavailable(let message) {
@@ -58,10 +62,11 @@ struct DownloadTorrentJob<Client: DownloadClient> {
             }
             let hash: String
             do {
-                hash = try await plugin.client.add(torrent, options: plugin.settings.addOptions)
+                hash = try await jobs.driver.add(
+                    DownloadItem(name: release.title, source: torrent.downloadSource, infoHash: torrent.infoHash, options: jobs.settings.addOptions))
             } catch .rejected(let message) {
                 failures.append("\(label) '\(release.title)': \(message)")
-                context.log(.warn, "\(Client.displayName) refused the \(label); trying the next: \(message)")
+                context.log(.warn, "\(jobs.driver.displayName) refused the \(label); trying the next: \(message)")
                 continue
             } catch {
                 // The client itself is away or refuses us: another release
@@ -79,7 +84,7 @@ struct DownloadTorrentJob<Client: DownloadClient> {
         do {
             if let requestID = payload.requestID {
                 var download: [String: JSONValue] = [
-                    "client": .string(Client.clientKind), "client_id": .string(hash), "status": "downloading",
+                    "client": .string(jobs.driver.kind), "client_id": .string(hash), "status": "downloading",
                     "release_title": .string(release.title),
                 ]
                 if let size = release.sizeBytes { download["size_bytes"] = .int(size) }
@@ -88,26 +93,26 @@ struct DownloadTorrentJob<Client: DownloadClient> {
                     requestID: requestID, to: "downloading", details: ["progress": 0, "download": .object(download)])
             }
             let next = MonitorDownloadPayload(
-                requestID: payload.requestID, book: payload.book, client: Client.clientKind, infoHash: hash,
+                requestID: payload.requestID, book: payload.book, client: jobs.driver.kind, infoHash: hash,
                 releaseTitle: release.title)
-            try context.enqueue(DownloadJobTypes.monitor, payload: next, delay: plugin.settings.firstPollDelay)
+            try context.enqueue(DownloadJobTypes.monitor, payload: next, delay: jobs.settings.firstPollDelay)
         } catch {
             // No monitor will watch it (the request was cancelled while the
             // release was fetched, say): take the torrent out again.
             do {
-                try await plugin.client.remove(hash, deletingData: true)
+                try await jobs.driver.remove(hash, deletingData: true)
             } catch {
-                context.log(.warn, "could not remove \(hash) from \(Client.displayName) again: \(error)")
+                context.log(.warn, "could not remove \(hash) from \(jobs.driver.displayName) again: \(error)")
             }
             if let refusal = error as? PluginError, refusal.isHostRefusal {
-                context.log(.warn, "removed \(hash) from \(Client.displayName) again: \(refusal.message)")
+                context.log(.warn, "removed \(hash) from \(jobs.driver.displayName) again: \(refusal.message)")
                 return .done(["skipped": .string(refusal.message)])
             }
-            return .fail("added \(hash) to \(Client.displayName) and removed it again: the host refused the follow-up: \(error)")
+            return .fail("added \(hash) to \(jobs.driver.displayName) and removed it again: the host refused the follow-up: \(error)")
         }
         context.log(
-            .info, "added '\(release.title)' to \(Client.displayName)" + (index > 0 ? " (alternate \(index))" : ""),
+            .info, "added '\(release.title)' to \(jobs.driver.displayName)" + (index > 0 ? " (alternate \(index))" : ""),
             metadata: ["info_hash": .string(hash)])
-        return .done(["info_hash": .string(hash), "client": .string(Client.clientKind), "release_title": .string(release.title)])
+        return .done(["info_hash": .string(hash), "client": .string(jobs.driver.kind), "release_title": .string(release.title)])
     }
 }

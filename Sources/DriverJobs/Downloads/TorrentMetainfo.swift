@@ -1,3 +1,4 @@
+import DownloadClientKit
 import Crypto
 import Foundation
 

@@ -1,3 +1,4 @@
+import DownloadClientKit
 import PipelinePayloads
 import PluginKit
 

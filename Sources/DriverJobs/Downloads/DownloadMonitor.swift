@@ -1,3 +1,4 @@
+import DownloadClientKit
 import CheckedArithmetic
 /// The monitor's timing and limits (settings of every download-client plugin).
 public struct MonitorPolicy: Sendable, Equatable {

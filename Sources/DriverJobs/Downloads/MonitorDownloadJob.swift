@@ -1,10 +1,12 @@
+import DownloadClientKit
 import Foundation
+import PluginHTTP
 import PluginKit
 
 /// One poll of `monitor_download`: one job for the whole download, which
 /// reschedules itself until the download is complete or has failed.
-struct MonitorDownloadJob<Client: DownloadClient> {
-    let plugin: DownloadClientPlugin<Client>
+struct MonitorDownloadJob {
+    let jobs: DownloadJobs
     let job: Job
     let context: JobContext
 
@@ -14,9 +16,9 @@ struct MonitorDownloadJob<Client: DownloadClient> {
 
     func run() async throws -> JobOutcome {
         var payload = try job.payload(as: MonitorDownloadPayload.self)
-        guard payload.client == Client.clientKind else {
+        guard payload.client == jobs.driver.kind else {
             return .fail(
-                "this download is in \(payload.client), and this plugin talks to \(Client.clientKind): list both "
+                "this download is in \(payload.client), and this plugin talks to \(jobs.driver.kind): list both "
                     + "plugins under download_clients and bind monitor_download to download_clients, so that each "
                     + "download stays with the client that has it (docs/configuration.md, \"Download clients\")")
         }
@@ -26,7 +28,7 @@ struct MonitorDownloadJob<Client: DownloadClient> {
         } catch {
             return failRequest(payload, reason: error.message, outcome: .fail(error.message))
         }
-        switch plugin.monitor.decide(payload.monitor, observation) {
+        switch jobs.monitor.decide(payload.monitor, observation) {
         case .pollAgain(let delay, let state, let progress, let log):
             write(log)
             // Asked every poll, progress or not: a refusal (the request was
@@ -45,20 +47,20 @@ struct MonitorDownloadJob<Client: DownloadClient> {
 
         case .completed(let contentPath, _, let log):
             write(log)
-            let localPath = plugin.settings.pathMappings.localPath(for: contentPath)
+            let localPath = jobs.settings.pathMappings.localPath(for: contentPath)
             if let requestID = payload.requestID {
                 try context.requestTransition(
                     requestID: requestID, to: "downloading",
                     details: [
                         "progress": 100,
                         "download": [
-                            "client": .string(Client.clientKind), "client_id": .string(payload.infoHash),
+                            "client": .string(jobs.driver.kind), "client_id": .string(payload.infoHash),
                             "status": "completed", "save_path": .string(localPath),
                         ],
                     ])
             }
             let organize = OrganizeFilesPayload(
-                requestID: payload.requestID, book: payload.book, downloadPath: localPath, client: Client.clientKind,
+                requestID: payload.requestID, book: payload.book, downloadPath: localPath, client: jobs.driver.kind,
                 infoHash: payload.infoHash, releaseTitle: payload.releaseTitle)
             try context.enqueue(DownloadJobTypes.organize, payload: organize)
             context.log(.info, "download complete; organize_files enqueued for \(localPath)")
@@ -75,7 +77,7 @@ struct MonitorDownloadJob<Client: DownloadClient> {
         var waits = Self.missingRetryDelays[...]
         while true {
             do {
-                if let status = try await plugin.client.status(of: hash) { return .found(status) }
+                if let status = try await jobs.driver.status(of: hash) { return .found(status) }
             } catch .authenticationFailed(let message) {
                 throw .permanent(message)
             } catch {
@@ -94,7 +96,7 @@ struct MonitorDownloadJob<Client: DownloadClient> {
                 details: [
                     "reason": .string(reason),
                     "download": [
-                        "client": .string(Client.clientKind), "client_id": .string(payload.infoHash), "status": "failed",
+                        "client": .string(jobs.driver.kind), "client_id": .string(payload.infoHash), "status": "failed",
                         "error": .string(reason),
                     ],
                 ])
