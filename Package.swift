@@ -129,12 +129,12 @@ var targets: [Target] = [
     // HTTP for plugins over URLSession (FoundationNetworking): no SwiftNIO in a plugin.
     .target(name: "PluginHTTP", swiftSettings: swiftSettings),
 
-    // What a library-backend plugin author builds on: the backend interface
-    // and the library jobs written once over it.
+    // What a library-backend plugin author builds on: the backend interface,
+    // exported as the ABI's library-backend table (the host runs the jobs).
     .target(name: "LibraryBackendKit", dependencies: ["PluginKit", "PluginHTTP", "CheckedArithmetic"], swiftSettings: swiftSettings),
 
-    // What a download-client plugin author builds on: the client interface and
-    // the download and monitor jobs written once over it.
+    // What a download-client plugin author builds on: the client interface,
+    // exported as the ABI's download-client table (the host runs the jobs).
     .target(
         name: "DownloadClientKit",
         dependencies: ["PluginKit", "PluginHTTP", "PipelinePayloads", "CheckedArithmetic"],

@@ -174,11 +174,6 @@ static pp_status deluge_init(const pp_host_api *host, const char *config, pp_cal
     return *state_out = d, PP_OK;
 }
 
-static pp_outcome deluge_execute(void *d, const pp_job *job, pp_call *c) {
-    return fail(d, c, PP_OUTCOME_FAIL, "org.pipeline-host.deluge is a download-client driver and runs no jobs itself (asked for %s): "
-                                       "the host runs download_torrent and monitor_download over it", job->type);
-}
-
 static const pp_download_client deluge_client = {.struct_size = sizeof(pp_download_client), .protocols = PP_PROTOCOL_TORRENT,
     .kind = "deluge", .display_name = "Deluge", .add = deluge_add, .status = deluge_status, .remove = deluge_remove, .test = deluge_test};
 
@@ -187,7 +182,7 @@ static const void *deluge_extension(const char *id) { return id && strcmp(id, PP
 static const pp_plugin_descriptor deluge_descriptor = {.struct_size = sizeof(pp_plugin_descriptor),
     .abi_major = PP_ABI_VERSION_MAJOR, .abi_minor = PP_ABI_VERSION_MINOR, .build_signature = PP_BUILD_SIGNATURE,
     .id = "org.pipeline-host.deluge", .name = "Deluge download client", .version = "1.0.0", .job_types = (const char *const[]){NULL},
-    .init = deluge_init, .execute = deluge_execute, .shutdown = free, .get_extension = deluge_extension,
+    .init = deluge_init, .shutdown = free, .get_extension = deluge_extension,
     .description = "Deluge 2 through deluge-web's JSON-RPC: adds torrents and magnets, follows and removes them. config: url "
                    "(deluge-web), password (default deluge), host_id (default: the first daemon deluge-web lists)."};
 

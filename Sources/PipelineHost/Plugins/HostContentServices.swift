@@ -82,14 +82,9 @@ enum HostContentServices {
                 return PP_ERR_INVALID_ARGUMENT
             }
             out.pointee = nil
-            let document: JSONValue
-            if json == nil {
-                document = .object([:])
-            } else if let parsed = parse(json, call: call, what: "json_set") {
-                document = parsed
-            } else {
-                return PP_ERR_INVALID_ARGUMENT
-            }
+            // NULL is refused, not read as "{}": in a chain of sets, a failed
+            // step must not start the text over.
+            guard let document = parse(json, call: call, what: "json_set") else { return PP_ERR_INVALID_ARGUMENT }
             guard strnlen(value, maximumDocumentBytes + 1) <= maximumDocumentBytes, let valueText = String(validatingCString: value)
             else {
                 warn(call, "json_set: the value is not UTF-8 text (or is over \(maximumDocumentBytes >> 20) MiB)")
@@ -226,6 +221,8 @@ final class PluginHTTPSession: Sendable {
         var value: String
         var host: String
         var path: String
+        var expires: Date?
+        var secure: Bool
     }
 
     /// An answer, or why none came, as the plugin receives them.
@@ -245,11 +242,17 @@ final class PluginHTTPSession: Sendable {
         let milliseconds = request.timeout.wholeMillisecondsForHTTP
         let client = clients.withLock { clients in
             if let existing = clients[milliseconds] { return existing }
-            let made = HTTPClient(timeout: request.timeout, maximumBodyBytes: PluginHTTPRequest.maximumResponseBytesLimit)
+            // Redirects come back to the plugin as they are: followed blindly,
+            // one would carry the plugin's Authorization header and this
+            // server's cookies to another origin.
+            let made = HTTPClient(
+                timeout: request.timeout, followsRedirects: false, maximumBodyBytes: PluginHTTPRequest.maximumResponseBytesLimit)
             if clients.count < 16 { clients[milliseconds] = made }
             return made
         }
-        var headers = request.headers
+        // The host asks for uncompressed answers (HTTPClient refuses others):
+        // a plugin's own Accept-Encoding would only make them fail.
+        var headers = request.headers.filter { $0.key.lowercased() != "accept-encoding" }
         if let cookie = cookieHeader(for: request.url), !headers.keys.contains(where: { $0.lowercased() == "cookie" }) {
             headers["Cookie"] = cookie
         }
@@ -292,17 +295,24 @@ final class PluginHTTPSession: Sendable {
             case .timedOut: kind = "timeout"
             case .cancelled: kind = "cancelled"
             case .tooLarge: kind = "too_large"
-            case .unreachable(_, let why): kind = why.lowercased().contains("ssl") || why.lowercased().contains("certificate") ? "tls" : "unreachable"
+            case .unreachable(_, let why):
+                let lowered = why.lowercased()
+                kind = lowered.contains("ssl") || lowered.contains("certificate") || lowered.contains("tls") ? "tls" : "unreachable"
             }
             return .failure(.noAnswer(kind: kind, message: request.redacting(error.description)))
         }
     }
 
+    /// The Cookie header for `url`: the cookies its host set, for a path
+    /// prefix of it, not expired, and secure ones over https only.
     private func cookieHeader(for url: URL) -> String? {
         guard let host = url.host?.lowercased() else { return nil }
         let path = url.path.isEmpty ? "/" : url.path
+        let secure = url.scheme?.lowercased() == "https"
+        let now = Date()
         let matching = cookies.withLock { stored in
-            stored.values.filter { $0.host == host && path.hasPrefix($0.path) }.sorted { $0.name < $1.name }
+            stored = stored.filter { $0.value.expires.map { $0 > now } ?? true }
+            return stored.values.filter { $0.host == host && path.hasPrefix($0.path) && (secure || !$0.secure) }.sorted { $0.name < $1.name }
         }
         guard !matching.isEmpty else { return nil }
         return matching.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
@@ -312,12 +322,15 @@ final class PluginHTTPSession: Sendable {
         guard let header = response.header("set-cookie"), let host = url.host?.lowercased() else { return }
         let parsed = HTTPCookie.cookies(withResponseHeaderFields: ["Set-Cookie": header], for: url)
         cookies.withLock { stored in
-            for cookie in parsed where stored.count < 64 || stored[cookie.name + "@" + cookie.path] != nil {
-                let key = cookie.name + "@" + cookie.path
+            for cookie in parsed {
+                let path = cookie.path.isEmpty ? "/" : cookie.path
+                let key = cookie.name + "@" + host + path
+                guard stored.count < 64 || stored[key] != nil else { continue }
                 if let expires = cookie.expiresDate, expires < Date() {
                     stored[key] = nil
                 } else {
-                    stored[key] = StoredCookie(name: cookie.name, value: cookie.value, host: host, path: cookie.path.isEmpty ? "/" : cookie.path)
+                    stored[key] = StoredCookie(
+                        name: cookie.name, value: cookie.value, host: host, path: path, expires: cookie.expiresDate, secure: cookie.isSecure)
                 }
             }
         }

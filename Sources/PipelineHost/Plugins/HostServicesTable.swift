@@ -221,7 +221,10 @@ enum HostServicesTable {
     private static let reportLibrary:
         @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32) -> pp_status = {
             handle, backend, items, complete in
-            guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else { return PP_ERR_UNSUPPORTED }
+            // Not in a driver call: effects belong to the job the host runs.
+            guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute, call.parent == nil else {
+                return PP_ERR_UNSUPPORTED
+            }
             guard let backend, let items else { return PP_ERR_INVALID_ARGUMENT }
             let name = boundedString(backend, 256)
             guard !name.isEmpty, name.count <= 64 else { return PP_ERR_INVALID_ARGUMENT }

@@ -183,6 +183,10 @@ public final class PluginInstance: @unchecked Sendable {
         if let driverJobs, driverJobs.jobTypes.contains(job.type) {
             return driverJobs.execute(job, call: call, handle: handle)
         }
+        guard let execute = plugin.descriptor.execute else {
+            call.update { $0.errorMessage = "\(plugin.info.name) is a driver without job types: it runs no '\(job.type)' itself" }
+            return PP_OUTCOME_FAIL
+        }
         return job.id.withCString { id in
             job.type.withCString { type in
                 job.payloadJSON.withCString { payload in
@@ -190,7 +194,7 @@ public final class PluginInstance: @unchecked Sendable {
                         struct_size: UInt32(MemoryLayout<pp_job>.size), attempt: UInt32(clamping: job.attempt),
                         max_attempts: UInt32(clamping: job.maxAttempts), reserved0: 0, id: id, type: type,
                         payload_json: payload, created_at_ms: job.createdAtMilliseconds)
-                    return plugin.descriptor.execute!(state, &input, handle)
+                    return execute(state, &input, handle)
                 }
             }
         }

@@ -13,9 +13,12 @@ public enum PluginInspection {
             ("description", info.description ?? "-"),
             ("abi", "\(info.abiMajor).\(info.abiMinor) (descriptor \(info.structSize) bytes; host \(PluginLoader.hostDescriptorSize))"),
             ("build signature", info.buildSignature),
-            ("job types", info.jobTypes.joined(separator: ", ")),
+            ("job types", info.jobTypes.isEmpty ? "-" : info.jobTypes.joined(separator: ", ")),
+            ("interfaces", info.interfaces.summary.map { summary in
+                summary + (info.interfaces.hostJobTypes.isEmpty ? "" : "; the host runs \(info.interfaces.hostJobTypes.joined(separator: ", ")) over it")
+            } ?? "none"),
             ("execution", info.serialExecution ? "serial (one job at a time)" : "concurrent"),
-            ("check", info.hasCheck ? "offered" : "not offered"),
+            ("check", info.hasCheck ? (plugin.descriptor.check == nil && info.interfaces.offersAny ? "the driver's test" : "offered") : "not offered"),
             ("isolation", plugin.isolation.name == "process" ? "process (loaded and checked in a runner)" : "none (in this process)"),
         ]
         return rows.map { "\($0.0.padding(toLength: 16, withPad: " ", startingAt: 0)) \($0.1)" }.joined(separator: "\n")

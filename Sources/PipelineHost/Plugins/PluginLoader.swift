@@ -149,12 +149,15 @@ public enum PluginLoader {
             }
             strings[field] = value
         }
-        for (field, present) in [("init", copy.`init` != nil), ("execute", copy.execute != nil), ("shutdown", copy.shutdown != nil)] where !present {
+        var jobTypes = try readJobTypes(copy.job_types, refuse: refuse)
+        // A pure driver (no job types of its own) may leave execute NULL.
+        let needsExecute = !jobTypes.isEmpty || copy.get_extension == nil
+        for (field, present) in [("init", copy.`init` != nil), ("execute", copy.execute != nil || !needsExecute), ("shutdown", copy.shutdown != nil)]
+        where !present {
             throw refuse(
                 .missingFunction, "its descriptor's function '\(field)' is NULL",
-                "every plugin must provide init, execute and shutdown")
+                "every plugin must provide init, execute and shutdown (execute may be NULL only in a driver without job types)")
         }
-        var jobTypes = try readJobTypes(copy.job_types, refuse: refuse)
         let signature = strings["build_signature"]!
         try checkSignature(signature, refuse: refuse)
         let drivers = try DriverTables.read(copy.get_extension, refuse: refuse)

@@ -261,45 +261,54 @@ typedef struct pp_host_api {
      *  object:
      *    "url"          required, http or https (TLS is the host's);
      *    "method"       default "GET";
-     *    "headers"      an object of header names to string values;
+     *    "headers"      an object of header names to string values, sent as
+     *                   given (the host adds no Content-Type or charset);
      *    "body"         the body as text, or "body_base64" for bytes;
      *    "timeout_ms"   default 30000, at most 600000;
      *    "max_response_bytes"  default 16 MiB, at most 256 MiB;
      *    "secrets"      strings (passwords, tokens) the host masks as *** in
-     *                   every log line and error message about this request.
-     *  Cookies a server sets are kept per plugin instance and sent back to
-     *  it, as a browser would (a login session). The call ends early, as a
-     *  failure, when the job is cancelled.
+     *                   every log line and error message about this request
+     *                   (empty strings are ignored).
+     *  The host adds "Accept-Encoding: identity" (a compressed answer is
+     *  refused) and the cookies it keeps: those a server set are kept per
+     *  plugin instance, by host and path prefix, and sent back to it, as a
+     *  browser would (a login session). Redirects to http or https are
+     *  followed. The call ends early, as a failure, when the job is cancelled.
      *  On PP_OK (an answer came, whatever its status code) `*response_json`
      *  is {"status": 200, "headers": {lower-case name: value}, "body": text}
      *  ("body_base64" instead of "body" when the answer is not UTF-8). On
      *  PP_ERR_FAILED (no answer: refused, timed out, cancelled, too large,
      *  TLS) it is {"error": message for people, "kind": "unreachable" |
      *  "timeout" | "cancelled" | "too_large" | "tls"}. PP_ERR_INVALID_ARGUMENT
-     *  for a request that is not as above. The text is owned by the host and
-     *  valid until the call that received `call` returns. */
+     *  for a request that is not as above (the job's log says why).
+     *  LIFETIME of this and the two services below: the text they hand out is
+     *  owned by the host and stays valid until the call that received `call`
+     *  (the execute, init or driver function) returns, so results can be
+     *  chained: the output of one json_set is the input of the next. */
     pp_status (*http_request)(pp_call *call, const char *request_json, const char **response_json);
 
     /** [call] Reads the value at `pointer` (a JSON Pointer, RFC 6901: "" for
      *  the whole text, "/result/0/name" for a member of an element) in the
      *  JSON text `json`. On PP_OK `*out_value` is the value: a string's
-     *  characters unescaped, a number as written, "true", "false" or "null",
-     *  or an array's or object's JSON text; `*out_type` (may be NULL) is its
+     *  characters unescaped; a number in its shortest form that reads back
+     *  the same ("100.0" comes back as "100"); "true", "false" or "null"; or
+     *  an array's or object's JSON text. `*out_type` (may be NULL) is its
      *  PP_JSON_* type. PP_ERR_REFUSED when nothing is at `pointer`;
-     *  PP_ERR_INVALID_ARGUMENT when `json` is not JSON. The text is owned by
-     *  the host and valid until the call returns. */
+     *  PP_ERR_INVALID_ARGUMENT when `json` is NULL or not JSON. */
     pp_status (*json_get)(pp_call *call, const char *json, const char *pointer, const char **out_value,
                           int32_t *out_type);
 
     /** [call] Writes a value into a JSON text, escaping it for you: returns
-     *  in `*out_json` the text `json` (NULL for "{}") with the value at
-     *  `pointer` set, creating missing objects on the way ("-" as the last
-     *  token appends to an array). With `type` PP_JSON_STRING, `value` is
-     *  plain text, escaped by the host; with any other type it is JSON text
-     *  of that type ("42", "true", "null", "[1,2]"). PP_ERR_INVALID_ARGUMENT
-     *  when `json` or `value` is not what it should be, or the pointer passes
-     *  through a value that is not an object or array. The text is owned by
-     *  the host and valid until the call returns. */
+     *  in `*out_json` the text `json` with the value at `pointer` set,
+     *  creating missing objects on the way ("-" as the last token appends to
+     *  an array). Start from "{}" or "[]". With `type` PP_JSON_STRING,
+     *  `value` is plain text, escaped by the host; with any other type it is
+     *  JSON text of that type ("42", "true", "null", "[1,2]"); numbers
+     *  printed with printf are fine: the host never changes the C locale.
+     *  PP_ERR_INVALID_ARGUMENT (and `*out_json` NULL) when `json` is NULL or
+     *  not JSON, `value` is not of `type`, or the pointer passes through a
+     *  value that is neither an object nor an array. Each call copies the
+     *  whole text: build large texts (a torrent in base64) in few steps. */
     pp_status (*json_set)(pp_call *call, const char *json, const char *pointer, int32_t type, const char *value,
                           const char **out_json);
 } pp_host_api;
@@ -356,9 +365,10 @@ typedef struct pp_plugin_descriptor {
     pp_status (*init)(const pp_host_api *host, const char *config_json,
                       pp_call *call, void **state_out);
 
-    /** [worker] Required. Runs one job and returns a PP_OUTCOME_*. `job` and
-     *  `call` are borrowed until it returns. Any other return value is taken
-     *  as PP_OUTCOME_FAIL. */
+    /** [worker] Required, unless job_types is empty (a pure driver, since
+     *  1.3): may then be NULL. Runs one job and returns a PP_OUTCOME_*. `job`
+     *  and `call` are borrowed until it returns. Any other return value is
+     *  taken as PP_OUTCOME_FAIL. */
     pp_outcome (*execute)(void *state, const pp_job *job, pp_call *call);
 
     /** [loader] Required. Frees what init() created. Called when the host
@@ -373,7 +383,8 @@ typedef struct pp_plugin_descriptor {
     /** [worker] Optional (NULL). Checks that the outside service the plugin
      *  talks to is reachable and the configuration works (log in, list one
      *  item). PP_OK, or PP_ERR_FAILED after set_error. Called by
-     *  `pipeline-host validate --probe`. */
+     *  `pipeline-host validate --probe`; for a driver without it, the host
+     *  calls its interface's test() instead. */
     pp_status (*check)(void *state, pp_call *call);
 
     /* --- Since 1.3. --- */
@@ -392,6 +403,12 @@ typedef struct pp_plugin_descriptor {
 
 /* ---------------------------------------------------------------------------
  * Interfaces (since 1.3): typed tables a plugin offers through get_extension
+ *
+ * A driver's `config` (given to init) is its instance's `config` object in
+ * pipeline.yaml, which also holds the settings of the host's jobs over it
+ * (category, tags, save_path, path_mappings, poll_interval, page_size, ...):
+ * ignore keys you do not know. `pipeline-host plugin test FILE --kind ...
+ * --config JSON` checks a driver against its live service.
  *
  * A plugin that offers an interface is a DRIVER: the host writes the jobs of
  * that kind once (fetching a release, trying alternates, polling with
@@ -450,7 +467,12 @@ typedef struct pp_download_client {
      *  "paused", "moving", "completed", "failed"), "progress" (0 to 1),
      *  "size_bytes" (null while unknown), "download_rate" (bytes/s),
      *  "content_path" (where the data is, as the client sees it), and when
-     *  they apply "final_save_path", "temporary_path", "error". */
+     *  they apply "final_save_path" (where the client will move the data
+     *  once done: the host waits while a completed download is not there
+     *  yet; leave it out once the client has moved it, or will not),
+     *  "temporary_path" (the client's folder for unfinished data), "error"
+     *  (the client's words for a failed download). Ids reach the driver as
+     *  it gave them from add. */
     pp_driver_status (*status)(void *state, pp_call *call, const char *id);
 
     /** Removes the download `id`, with its data when `delete_data` is 1.

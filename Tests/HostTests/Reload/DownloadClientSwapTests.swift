@@ -5,33 +5,55 @@ import ServiceStandIns
 import Testing
 
 /// The download client swapped on a running `pipeline-host run` process, on
-/// real parts: two qBittorrent servers, each an instance of the same plugin
-/// file with its own config, a Transmission seeding three books on
-/// loopback, Prowlarr's and Plex's stand-ins.
+/// real parts: a qBittorrent, and as the new client either a second
+/// qBittorrent (two instances of the same plugin file, each with its own
+/// config) or Deluge through the C driver; a Transmission seeding three books
+/// on loopback, Prowlarr's and Plex's stand-ins.
 ///
 /// The first qBittorrent holds two throttled downloads when pipeline.yaml is
-/// edited to list the second first and to mark the first `accept_new: false`,
-/// and SIGHUP is sent. Both downloads finish on the first; a request added
+/// edited to list the new client first and to mark the first
+/// `accept_new: false`, and SIGHUP is sent. Both downloads finish on the first; a request added
 /// after the reload downloads on the second; a reload that removes the first
 /// is refused while it has downloads and accepted once it has none; no job
 /// and no request fails.
 @Suite struct DownloadClientSwapTests {
     static let books = ["Emma", "Persuasion", "Mansfield Park"]
 
+    /// The client that takes the new downloads after the swap.
+    struct NewClient: Sendable {
+        /// Its plugin entry's `{path: …, config: {…}}`, without the jobs' settings.
+        var entry: @Sendable (_ jobSettings: String) -> String
+        var downloads: String
+        /// Whether it has the torrent.
+        var has: @Sendable (String) async throws -> Bool
+
+        static func qBittorrent(_ daemon: QBittorrentDaemon) -> NewClient {
+            NewClient(
+                entry: { #"{path: libDownloadQBittorrent.so, config: {url: "\#(daemon.url)", username: admin, password: "\#(daemon.password)", save_path: "\#(daemon.downloads)", \#($0)}}"# },
+                downloads: daemon.downloads, has: { try await daemon.info($0) != nil })
+        }
+
+        static func deluge(_ daemon: DelugeDaemon) -> NewClient {
+            NewClient(
+                entry: { #"{path: libDownloadDeluge.so, config: {url: "\#(daemon.url)", password: "\#(daemon.password)", save_path: "\#(daemon.downloadDirectory)", \#($0)}}"# },
+                downloads: daemon.downloadDirectory, has: { try await daemon.torrentState(hash: $0) != nil })
+        }
+    }
+
     static func config(
         _ stores: HostProcessStores, prowlarr: ProwlarrStandIn, plex: PlexStandIn, first: QBittorrentDaemon,
-        second: QBittorrentDaemon, clients: String, secondLoaded: Bool = true, firstLoaded: Bool = true
+        second: NewClient, clients: String, secondLoaded: Bool = true, firstLoaded: Bool = true
     ) -> String {
-        func client(_ daemon: QBittorrentDaemon) -> String {
-            #"{path: libDownloadQBittorrent.so, config: {url: "\#(daemon.url)", username: admin, password: "\#(daemon.password)", save_path: "\#(daemon.downloads)", indexer_api_key: \#(prowlarr.apiKey), indexer_url: "\#(prowlarr.url)", poll_interval: 300ms, max_poll_interval: 1s, first_poll_delay: 100ms}}"#
-        }
+        let jobSettings =
+            #"indexer_api_key: \#(prowlarr.apiKey), indexer_url: "\#(prowlarr.url)", poll_interval: 300ms, max_poll_interval: 1s, first_poll_delay: 100ms"#
+        let firstEntry = NewClient.qBittorrent(first).entry(jobSettings)
         return """
             \(stores.storesYAML)
             queue: {drain_delay: 1s}
             plugins:
               search: {path: libSearchProwlarr.so, config: {url: "\(prowlarr.url)", api_key: \(prowlarr.apiKey)}}
-            \(firstLoaded ? "  first_qbit: \(client(first))" : "")
-            \(secondLoaded ? "  second_qbit: \(client(second))" : "")
+            \(firstLoaded ? "  first_qbit: \(firstEntry)" : "")
+            \(secondLoaded ? "  second_client: \(second.entry(jobSettings))" : "")
               organizer: {path: libOrganizeFiles.so, config: {library_root: "\(stores.library)", import_roots: ["\(first.downloads)", "\(second.downloads)"], mode: copy, scan_after_import: true}}
               library: {path: libLibraryPlex.so, config: {\(plex.pluginConfig(extra: "scan_settle_seconds: 0.3"))}}
             download_clients:
@@ -46,7 +68,8 @@ import Testing
             """
     }
 
-    @Test func theFirstClientFinishesItsDownloadsAndTheSecondTakesTheNewOnes() async throws {
+    @Test(arguments: ["qbittorrent", "deluge"])
+    func theFirstClientFinishesItsDownloadsAndTheNewOneTakesTheNewOnes(_ newKind: String) async throws {
         let stores = try await HostProcessStores()
         let (postgres, directory) = (stores.postgres, stores.directory)
         let tracker = try await OpenTracker()
@@ -63,7 +86,9 @@ import Testing
             fixtures[title] = fixture
         }
         let first = try await QBittorrentDaemon()
-        let second = try await QBittorrentDaemon()
+        let deluge = newKind == "deluge" ? try await DelugeDaemon() : nil
+        let qBittorrent = newKind == "deluge" ? nil : try await QBittorrentDaemon()
+        let second = deluge.map(NewClient.deluge) ?? NewClient.qBittorrent(qBittorrent!)
         // Slow enough that both downloads are in flight through the reloads.
         try await first.call("transfer/setDownloadLimit", form: [("limit", "20000")])
         let plex = try await PlexStandIn()
@@ -101,12 +126,12 @@ import Testing
         }
 
         // 2. The second listed first, the first taking nothing new: SIGHUP.
-        _ = try write("  - {plugin: second_qbit}\n  - {plugin: first_qbit, accept_new: false}")
+        _ = try write("  - {plugin: second_client}\n  - {plugin: first_qbit, accept_new: false}")
         host.child.signal(SIGHUP)
         try await eventually("reloaded", timeout: .seconds(30)) { reloads("configuration reloaded") == 1 }
 
         // 3. Removing the first while it has downloads is refused, saying how many and what to do.
-        _ = try write("  - {plugin: second_qbit}", firstLoaded: false)
+        _ = try write("  - {plugin: second_client}", firstLoaded: false)
         host.child.signal(SIGHUP)
         try await eventually("the removal refused", timeout: .seconds(30)) { reloads("reload refused") == 1 }
         #expect(host.output.contains(
@@ -115,8 +140,8 @@ import Testing
 
         // 4. A request added now downloads on the second.
         let late = try await submit("Mansfield Park")
-        try await eventually("the new request on second_qbit", timeout: .seconds(60), every: .milliseconds(100)) {
-            try await instance(of: late) == "second_qbit"
+        try await eventually("the new request on second_client", timeout: .seconds(60), every: .milliseconds(100)) {
+            try await instance(of: late) == "second_client"
         }
 
         // 5. Every request becomes available: the early ones through the first.
@@ -133,14 +158,14 @@ import Testing
         for request in early { #expect(try await instance(of: request) == "first_qbit") }
         #expect(try await first.info(fixtures["Emma"]!.infoHash) != nil)
         #expect(try await first.info(fixtures["Persuasion"]!.infoHash) != nil)
-        #expect(try await second.info(fixtures["Mansfield Park"]!.infoHash) != nil)
+        #expect(try await second.has(fixtures["Mansfield Park"]!.infoHash))
         #expect(try await first.info(fixtures["Mansfield Park"]!.infoHash) == nil)
 
         // 6. Idle now: the removal is accepted.
         try await eventually("no monitor left", timeout: .seconds(30)) {
             try await stores.queue("monitor_download").counts().filter { $0.key != .completed }.values.reduce(0, +) == 0
         }
-        _ = try write("  - {plugin: second_qbit}", firstLoaded: false)
+        _ = try write("  - {plugin: second_client}", firstLoaded: false)
         host.child.signal(SIGHUP)
         try await eventually("the removal accepted", timeout: .seconds(30)) { reloads("configuration reloaded") == 2 }
         #expect(reloads("reload refused") == 1)

@@ -18,7 +18,10 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
-            close(fd)
+            // No close here: the instance is fully initialised, so deinit
+            // runs when init throws and closes fd. Closing it here too closed
+            // a number another thread had been given meanwhile (a Redis or
+            // runner socket of a test running beside this one).
             throw TestFailure("cannot connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
     }
