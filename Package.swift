@@ -32,6 +32,8 @@ let cFixtures = [
     "FixtureInitFails",
     "FixtureDownloadClient",
     "FixtureBrokenDriver",
+    "FixtureTorrentDriver",
+    "FixtureUsenetDriver",
 ]
 
 /// Swift plugins that the tests use (built with PluginKit, like the shipped ones).

@@ -164,8 +164,12 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
             throw error
         }
         let blocked = Set((payload.blocklist ?? []).map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        // Usenet releases are kept when a usenet client takes new downloads;
+        // torrents always (a host without clients still searches).
+        let protocols = context.downloadProtocols.union(["torrent"])
         let usable = found.filter { release in
-            release.protocol == "torrent" && (release.seeders ?? 0) >= minSeeders
+            protocols.contains(release.protocol?.lowercased() ?? "torrent")
+                && (release.protocol?.lowercased() == "usenet" || (release.seeders ?? 0) >= minSeeders)
                 && !blocked.contains(release.title.trimmingCharacters(in: .whitespaces).lowercased())
                 && !blocked.contains(release.infoHash?.lowercased() ?? "-")
         }
@@ -180,7 +184,8 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
             let reason =
                 found.isEmpty
                 ? "no results from the indexers; will search again"
-                : "\(found.count) result(s), none acceptable (\(found.count - usable.count) usenet, blocklisted or without seeders); will search again"
+                : "\(found.count) result(s), none acceptable (\(found.count - usable.count) "
+                    + (protocols.contains("usenet") ? "" : "usenet, ") + "blocklisted or without seeders); will search again"
             try move("awaiting_search", ["reason": .string(reason)])
             context.log(.info, reason)
             return .done(["awaiting_search": .string(reason)])

@@ -39,6 +39,7 @@ PP_PIN(pp_host_api, find_requests, PP_HOST_API_SIZE_1_1);
 PP_PIN(pp_host_api, http_request, PP_HOST_API_SIZE_1_2);
 PP_PIN(pp_host_api, json_get, 120);
 PP_PIN(pp_host_api, json_set, 128);
+PP_PIN(pp_host_api, download_protocols, 136);
 _Static_assert(sizeof(pp_host_api) == PP_HOST_API_SIZE_1_3, "pp_host_api size changed");
 
 PP_PIN(pp_plugin_descriptor, struct_size, 0);

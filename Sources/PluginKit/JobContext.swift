@@ -108,6 +108,18 @@ public struct JobContext: @unchecked Sendable {
         try Self.check(api.pointee.enqueue(call, jobType, payloadJSON, optionsJSON), "enqueue \(jobType)")
     }
 
+    /// The protocols of the releases the pipeline can download now
+    /// ("torrent", "usenet"): those of the download clients that take new
+    /// downloads. Empty with no client, or on a host without the service (since ABI 1.3).
+    public var downloadProtocols: Set<String> {
+        guard Int(api.pointee.struct_size) >= Int(PP_HOST_API_SIZE_1_3) else { return [] }
+        let bits = api.pointee.download_protocols(call)
+        var protocols: Set<String> = []
+        if bits & PP_PROTOCOL_TORRENT != 0 { protocols.insert("torrent") }
+        if bits & PP_PROTOCOL_USENET != 0 { protocols.insert("usenet") }
+        return protocols
+    }
+
     /// One book a library backend lists, for ``reportLibrary(backend:items:complete:)``.
     public typealias LibraryItem = LibraryBook
 

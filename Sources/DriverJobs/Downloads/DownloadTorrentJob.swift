@@ -39,15 +39,23 @@ struct DownloadTorrentJob {
         for (index, release) in candidates.enumerated() {
             if context.isCancelled { return .retry("cancelled before a release was added") }
             let label = index == 0 ? "release" : "alternate \(index)"
-            if let protocolName = release.protocol, protocolName.lowercased() != "torrent" {
+            let wanted = ReleaseProtocol(rawValue: (release.protocol ?? "torrent").lowercased())
+            guard let wanted, jobs.driver.protocols.contains(wanted) else {
                 failures.append(
-                    "\(label) '\(release.title)': a \(protocolName) release, and \(jobs.driver.displayName) takes "
+                    "\(label) '\(release.title)': a \(release.protocol ?? "torrent") release, and \(jobs.driver.displayName) takes "
                         + jobs.driver.protocols.map(\.rawValue).sorted().joined(separator: " and "))
                 continue
             }
-            let torrent: TorrentSource
+            let item: DownloadItem
             do {
-                torrent = try await jobs.fetcher.torrent(for: release)
+                if wanted == .usenet {
+                    let nzb = try await jobs.fetcher.nzb(for: release)
+                    item = DownloadItem(name: release.title, source: .nzbFile(nzb), infoHash: nil, options: jobs.settings.addOptions)
+                } else {
+                    let torrent = try await jobs.fetcher.torrent(for: release)
+                    item = DownloadItem(
+                        name: release.title, source: torrent.downloadSource, infoHash: torrent.infoHash, options: jobs.settings.addOptions)
+                }
             } catch .unauthorized(let message) {
                 return .fail(message)
             } catch .unavailable(let message) {
@@ -62,8 +70,7 @@ struct DownloadTorrentJob {
             }
             let hash: String
             do {
-                hash = try await jobs.driver.add(
-                    DownloadItem(name: release.title, source: torrent.downloadSource, infoHash: torrent.infoHash, options: jobs.settings.addOptions))
+                hash = try await jobs.driver.add(item)
             } catch .rejected(let message) {
                 failures.append("\(label) '\(release.title)': \(message)")
                 context.log(.warn, "\(jobs.driver.displayName) refused the \(label); trying the next: \(message)")

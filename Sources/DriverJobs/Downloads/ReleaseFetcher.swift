@@ -54,7 +54,8 @@ public struct ReleaseFetcher: Sendable {
         var lastFailure: Failure?
         for link in links {
             do {
-                return try await fetch(link, title: release.title)
+                guard case .torrent(let source) = try await fetch(link, title: release.title, expecting: .torrent) else { continue }
+                return source
             } catch .unauthorized(let message) {
                 throw .unauthorized(message)
             } catch {
@@ -65,15 +66,34 @@ public struct ReleaseFetcher: Sendable {
         throw lastFailure!
     }
 
-    private func fetch(_ text: String, title: String) async throws(Failure) -> TorrentSource {
-        if text.lowercased().hasPrefix("magnet:") { return try Self.magnetSource(text) }
+    /// The NZB file a usenet release's download URL serves.
+    public func nzb(for release: Release) async throws(Failure) -> Data {
+        guard let link = release.downloadURL, !link.isEmpty else {
+            throw .unusable("usenet release '\(release.title)' has no download URL")
+        }
+        guard case .nzb(let data) = try await fetch(link, title: release.title, expecting: .usenet) else {
+            throw .unusable("usenet release '\(release.title)' links to a torrent, not an NZB")
+        }
+        return data
+    }
+
+    /// What a download URL served.
+    enum Fetched {
+        case torrent(TorrentSource)
+        case nzb(Data)
+    }
+
+    private func fetch(_ text: String, title: String, expecting kind: ReleaseProtocol) async throws(Failure) -> Fetched {
+        if text.lowercased().hasPrefix("magnet:") { return .torrent(try Self.magnetSource(text)) }
         guard let first = URL(string: text), ["http", "https"].contains(first.scheme?.lowercased() ?? "") else {
             let shown = URL(string: text)?.redactingSecrets ?? String(text.prefix(20)) + "…"
             throw .unusable("release '\(title)' has a download URL that is not http(s): \(shown.prefix(80))")
         }
         var url = first
         for _ in 0..<6 {
-            var headers = ["User-Agent": "pipeline-host", "Accept": "application/x-bittorrent, */*"]
+            var headers = [
+                "User-Agent": "pipeline-host", "Accept": kind == .usenet ? "application/x-nzb, */*" : "application/x-bittorrent, */*",
+            ]
             // The indexer's key goes to the configured indexer only: never to
             // a host a release names, nor to one the indexer redirects to.
             let atIndexer = indexerOrigin != nil && Self.origin(of: url) == indexerOrigin
@@ -82,7 +102,7 @@ public struct ReleaseFetcher: Sendable {
             do {
                 response = try await http.send(HTTPRequest(url: url, headers: headers))
             } catch .tooLarge(let target, let limit) {
-                throw .unusable("\(target) served more than \(limit) bytes for '\(title)', more than any .torrent (max_torrent_bytes)")
+                throw .unusable("\(target) served more than \(limit) bytes for '\(title)', more than the max_torrent_bytes setting allows")
             } catch .unreachable(let target, let why) where why.contains("Content-Encoding") {
                 throw .unusable("\(target) \(why)")
             } catch {
@@ -92,10 +112,16 @@ public struct ReleaseFetcher: Sendable {
             switch response.status {
             case 200..<300:
                 let body = response.body
-                if let magnet = Self.magnetBody(body) { return try Self.magnetSource(magnet) }
+                if kind == .usenet {
+                    guard Self.isNZB(body) else {
+                        throw .unusable("\(shown) did not serve an NZB file (no <nzb> element): \(response.excerpt.prefix(120))")
+                    }
+                    return .nzb(body)
+                }
+                if let magnet = Self.magnetBody(body) { return .torrent(try Self.magnetSource(magnet)) }
                 do {
                     let metainfo = try TorrentMetainfo(body)
-                    return .metainfo(body, infoHash: metainfo.infoHash)
+                    return .torrent(.metainfo(body, infoHash: metainfo.infoHash))
                 } catch {
                     throw .unusable("\(shown) did not serve a .torrent file (\(error)): \(response.excerpt.prefix(120))")
                 }
@@ -103,7 +129,7 @@ public struct ReleaseFetcher: Sendable {
                 guard let location = response.header("Location") else {
                     throw .unusable("\(shown) answered \(response.status) without a Location")
                 }
-                if location.lowercased().hasPrefix("magnet:") { return try Self.magnetSource(location) }
+                if location.lowercased().hasPrefix("magnet:") { return .torrent(try Self.magnetSource(location)) }
                 guard let next = URL(string: location, relativeTo: url)?.absoluteURL,
                     ["http", "https"].contains(next.scheme?.lowercased() ?? "")
                 else {
@@ -138,6 +164,13 @@ public struct ReleaseFetcher: Sendable {
             throw .unusable("a magnet link without a BitTorrent info hash: \(MagnetLink.redactingSecrets(magnet).prefix(120))")
         }
         return .magnet(magnet, infoHash: hash)
+    }
+
+    /// Whether `body` looks like an NZB file: an XML text with an `<nzb`
+    /// element near its start (the client checks the rest).
+    static func isNZB(_ body: Data) -> Bool {
+        let head = String(decoding: body.prefix(4096), as: UTF8.self).lowercased()
+        return head.contains("<nzb")
     }
 
     /// A body that is a magnet link (some indexers answer so).

@@ -75,6 +75,17 @@ public struct PipelineValidator: Sendable {
                 }
             }
         }
+        // A driver takes the protocols its table declares, and no others.
+        for client in configuration.downloadClients {
+            guard let plugin = plugins.plugin(named: client.plugin), let driver = plugin.info.interfaces.downloadClient else { continue }
+            let extra = client.protocols.map(\.rawValue).filter { !driver.protocols.contains($0) }
+            guard !extra.isEmpty else { continue }
+            report(
+                client.location,
+                "download client '\(client.plugin)' is listed for \(extra.joined(separator: " and ")) (protocols: "
+                    + "[\(client.protocols.map(\.rawValue).joined(separator: ", "))]\(client.protocolsWritten ? "" : ", the default")), and its driver "
+                    + "(\(driver.displayName)) takes \(driver.protocols.joined(separator: " and ")): write protocols: [\(driver.protocols.joined(separator: ", "))]")
+        }
         // A member of a list is reached through the list: a job type bound to
         // one member alone would leave the list's jobs without their instance
         // (a monitor that cannot tell which client has its download).

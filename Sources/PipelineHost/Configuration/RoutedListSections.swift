@@ -60,6 +60,7 @@ extension ConfigurationLoader {
             var route = DownloadClientRoute(plugin: entry.plugin, location: entry.location)
             if let field = entry.fields["protocols"] {
                 route.protocols = decodeProtocols(field.value, "\(entry.path).protocols", reader: reader)
+                route.protocolsWritten = true
             }
             if let field = entry.fields["accept_new"], let value = reader.boolean(field.value, "\(entry.path).accept_new") {
                 route.acceptsNew = value

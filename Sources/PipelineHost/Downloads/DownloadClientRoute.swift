@@ -24,6 +24,8 @@ public struct DownloadClientRoute: Sendable, Equatable {
     public var acceptsNew: Bool
     /// Where the entry is written.
     public var location: SourceLocation
+    /// Whether pipeline.yaml writes `protocols` (else the default applies).
+    public var protocolsWritten = false
 
     public init(
         plugin: String, protocols: [DownloadProtocol] = [.torrent], acceptsNew: Bool = true,

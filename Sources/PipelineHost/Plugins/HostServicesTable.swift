@@ -41,7 +41,7 @@ enum HostServicesTable {
                 set_error: setError, set_delay: setDelay, set_payload: setPayload,
                 request_transition: requestTransition, enqueue: enqueue, report_library: reportLibrary,
                 find_requests: findRequests, http_request: HostContentServices.httpRequest, json_get: HostContentServices.jsonGet,
-                json_set: HostContentServices.jsonSet))
+                json_set: HostContentServices.jsonSet, download_protocols: downloadProtocols))
         return table
     }
 
@@ -245,6 +245,11 @@ enum HostServicesTable {
             call.update { $0.effects.append(.libraryReport(backend: name, items: books, complete: complete != 0)) }
             return PP_OK
         }
+
+    private static let downloadProtocols: @convention(c) (OpaquePointer?) -> UInt32 = { handle in
+        guard let call = PluginCallRegistry.call(for: handle), call.purpose == .execute else { return 0 }
+        return call.effectPolicy.downloadProtocols
+    }
 
     private static let findRequests:
         @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> pp_status = {

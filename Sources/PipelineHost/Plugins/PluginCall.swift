@@ -288,6 +288,8 @@ public struct PluginEffectPolicy: Sendable {
     /// Serves `find_requests` on the plugin's thread (it may block): the
     /// selection as a JSON array, or why it cannot be had. Nil: not offered.
     public var findRequests: (@Sendable (RequestQuery) -> Result<[RequestSnapshot], RequestLedgerError>)?
+    /// What `download_protocols` answers: PP_PROTOCOL_* bits.
+    public var downloadProtocols: UInt32 = 0
 
     public init(
         enqueue: Enqueue, offersRequestTransitions: Bool,

@@ -1,5 +1,6 @@
 import Foundation
 import PipelinePayloads
+import PluginABI
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -167,10 +168,11 @@ public final class PipelineRuntime: Service, Sendable {
             targets[job.name] = (queue, job)
         }
         let followUps = FollowUpDispatcher(targets: targets, ledger: ledger, history: jobHistory, logger: logger)
-        let effects = PluginEffectPolicy(
+        var effects = PluginEffectPolicy(
             enqueue: .jobTypes(followUps.jobTypes), offersRequestTransitions: true,
             checkTransition: ledger.map { PipelineRuntime.transitionCheck($0) },
             findRequests: ledger.map { PipelineRuntime.requestFinder($0) })
+        effects.downloadProtocols = Self.downloadProtocols(configuration, instances: instances)
         // A job type with concurrency 0 is paused on this host: its jobs can
         // be added (and wait), but this host takes none.
         let downloads = Self.downloadPlugins(configuration, instances: instances)
@@ -194,6 +196,23 @@ public final class PipelineRuntime: Service, Sendable {
         }
         return RuntimeGeneration(
             configuration: configuration, queues: queues, workers: workers, instances: instances, executor: executor)
+    }
+
+    /// The PP_PROTOCOL_* bits of what the pipeline can download now: the
+    /// protocols of the download clients that take new downloads, or of the
+    /// plugin bound to download_torrent (a driver's table; torrent for a
+    /// plugin that runs the job itself).
+    static func downloadProtocols(_ configuration: PipelineConfiguration, instances: [String: PluginInstance]) -> UInt32 {
+        func bits(_ names: [String]) -> UInt32 {
+            names.reduce(0) { $0 | ($1 == "usenet" ? PP_PROTOCOL_USENET : $1 == "torrent" ? PP_PROTOCOL_TORRENT : 0) }
+        }
+        if !configuration.downloadClients.isEmpty {
+            return bits(configuration.downloadClients.filter(\.acceptsNew).flatMap { $0.protocols.map(\.rawValue) })
+        }
+        guard let job = configuration.jobs.first(where: { $0.name == "download_torrent" }), let instance = instances[job.plugin] else {
+            return 0
+        }
+        return bits(instance.plugin.info.interfaces.downloadClient?.protocols ?? ["torrent"])
     }
 
     /// The instances of `download_clients`, routed by a ``DownloadRouter``;

@@ -311,6 +311,13 @@ typedef struct pp_host_api {
      *  whole text: build large texts (a torrent in base64) in few steps. */
     pp_status (*json_set)(pp_call *call, const char *json, const char *pointer, int32_t type, const char *value,
                           const char **out_json);
+
+    /** [call] The PP_PROTOCOL_* bits of the releases the pipeline can
+     *  download now: those of the download clients that take new downloads
+     *  (pipeline.yaml's download_clients with accept_new, or the driver bound
+     *  to download_torrent), as the job started. 0 outside a job or with no
+     *  download client. A search keeps the releases of these protocols. */
+    uint32_t (*download_protocols)(pp_call *call);
 } pp_host_api;
 
 #define PP_HOST_API_SIZE_MIN 96
@@ -318,8 +325,9 @@ typedef struct pp_host_api {
 #define PP_HOST_API_SIZE_1_1 104
 /** sizeof(pp_host_api) of a 1.2 host: find_requests is there. */
 #define PP_HOST_API_SIZE_1_2 112
-/** sizeof(pp_host_api) of a 1.3 host: http_request, json_get, json_set. */
-#define PP_HOST_API_SIZE_1_3 136
+/** sizeof(pp_host_api) of a 1.3 host: http_request, json_get, json_set,
+ *  download_protocols. */
+#define PP_HOST_API_SIZE_1_3 144
 
 /** The types json_get reports and json_set takes. */
 #define PP_JSON_NULL   0

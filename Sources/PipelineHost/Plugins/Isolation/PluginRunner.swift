@@ -276,7 +276,8 @@ final class PluginRunner: Sendable {
         call.onCancel { try? process.send(.cancel(call: id)) }
         var policy = RunnerProtocol.RemotePolicy(
             enqueueJobTypes: nil, offersRequestTransitions: effects.offersRequestTransitions,
-            checksTransitions: effects.checkTransition != nil, findsRequests: effects.findRequests != nil)
+            checksTransitions: effects.checkTransition != nil, findsRequests: effects.findRequests != nil,
+            downloadProtocols: effects.downloadProtocols)
         switch effects.enqueue {
         case .unsupported: policy.enqueueJobTypes = nil
         case .anyJobType: policy.enqueueJobTypes = ["*"]

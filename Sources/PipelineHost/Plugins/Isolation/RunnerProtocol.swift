@@ -54,6 +54,7 @@ enum RunnerProtocol {
         var offersRequestTransitions: Bool
         var checksTransitions: Bool
         var findsRequests: Bool
+        var downloadProtocols: UInt32 = 0
     }
 
     /// A host service answered by the host during a call.
@@ -87,6 +88,7 @@ enum RunnerProtocol {
             writer.bool(policy.offersRequestTransitions)
             writer.bool(policy.checksTransitions)
             writer.bool(policy.findsRequests)
+            writer.u32(policy.downloadProtocols)
         case .check(let call):
             writer.u8(3)
             writer.u64(call)
@@ -119,7 +121,7 @@ enum RunnerProtocol {
             let types = try reader.strings()
             let policy = RemotePolicy(
                 enqueueJobTypes: hasEnqueue ? types : nil, offersRequestTransitions: try reader.bool(),
-                checksTransitions: try reader.bool(), findsRequests: try reader.bool())
+                checksTransitions: try reader.bool(), findsRequests: try reader.bool(), downloadProtocols: try reader.u32())
             return .execute(call: call, job: job, policy: policy)
         case 3: return .check(call: try reader.u64())
         case 4: return .cancel(call: try reader.u64())

@@ -174,9 +174,10 @@ final class RunnerServer: @unchecked Sendable {
             if message.hasPrefix("invalid:") { return .failure(.invalidQuery(String(message.dropFirst(8)))) }
             return .failure(.database(String(message.drop { $0 != ":" }.dropFirst())))
         }
-        let effects = PluginEffectPolicy(
+        var effects = PluginEffectPolicy(
             enqueue: enqueue, offersRequestTransitions: policy.offersRequestTransitions,
             checkTransition: policy.checksTransitions ? checkTransition : nil, findRequests: policy.findsRequests ? findRequests : nil)
+        effects.downloadProtocols = policy.downloadProtocols
         let call = PluginCall(purpose: .execute, job: job, effectPolicy: effects)
         calls.withLock { $0[id] = (call, replies) }
         let serialExecution = plugin.info.serialExecution
