@@ -174,6 +174,8 @@ var targets: [Target] = [
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
         ],
+        // The news server and the NZB maker the usenet tests run with python3.
+        exclude: ["Support/nntp_server.py", "Support/make_nzb.py"],
         swiftSettings: swiftSettings),
     .testTarget(
         name: "PluginTests",
@@ -202,7 +204,7 @@ for name in shippedPlugins {
 }
 /// Plugins written in C against the header alone (the Deluge driver is the
 /// worked example of docs/writing-a-download-client.md).
-let shippedCPlugins = ["DownloadDeluge"]
+let shippedCPlugins = ["DownloadDeluge", "DownloadNZBGet"]
 for name in shippedCPlugins {
     products.append(.library(name: name, type: .dynamic, targets: [name]))
     targets.append(.target(name: name, dependencies: ["PluginABI"], path: "Plugins/\(name)", publicHeadersPath: "."))

@@ -59,19 +59,24 @@ public struct DownloadTorrentPayload: Sendable, Equatable, Codable {
     public var book: JSONValue?
     /// The release chosen.
     public var release: Release
-    /// The next best releases, tried in order when the chosen one cannot be fetched or added.
+    /// The next best releases, tried in order when the chosen one cannot be
+    /// fetched or added, or fails in the client.
     public var alternates: [Release]
+    /// The releases of this download that failed in the client already, each
+    /// with its reason: said when nothing is left to try.
+    public var tried: [String]
 
     enum CodingKeys: String, CodingKey {
-        case book, release, alternates
+        case book, release, alternates, tried
         case requestID = "request_id"
     }
 
-    public init(requestID: String?, book: JSONValue? = nil, release: Release, alternates: [Release] = []) {
+    public init(requestID: String?, book: JSONValue? = nil, release: Release, alternates: [Release] = [], tried: [String] = []) {
         self.requestID = requestID
         self.book = book
         self.release = release
         self.alternates = alternates
+        self.tried = tried
     }
 
     public init(from decoder: any Decoder) throws {
@@ -80,6 +85,7 @@ public struct DownloadTorrentPayload: Sendable, Equatable, Codable {
         book = try container.decodeIfPresent(JSONValue.self, forKey: .book)
         release = try container.decode(Release.self, forKey: .release)
         alternates = try container.decodeIfPresent([Release].self, forKey: .alternates) ?? []
+        tried = try container.decodeIfPresent([String].self, forKey: .tried) ?? []
     }
 }
 

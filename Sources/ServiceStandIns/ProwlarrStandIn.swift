@@ -84,6 +84,14 @@ public final class ProwlarrStandIn: @unchecked Sendable {
     /// The queries searched, in order.
     public var queries: [String] { state.withLock { $0.queries } }
 
+    /// Each release's `downloadUrl`, by title.
+    public var releaseLinks: [String: String] {
+        Dictionary(
+            state.withLock { $0.releases }.compactMap { release in
+                release["title"]?.stringValue.flatMap { title in release["downloadUrl"]?.stringValue.map { (title, $0) } }
+            }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Makes every search answer `status` (nil: answer normally).
     public func failSearches(with status: Int?) { state.withLock { $0.failing = status } }
 

@@ -12,18 +12,25 @@ public struct MonitorDownloadPayload: Sendable, Equatable, Codable {
     public var infoHash: String
     public var releaseTitle: String?
     public var monitor: MonitorState
+    /// The releases to try, in order, should this one fail in the client.
+    public var alternates: [Release]
+    /// The releases that failed in the client before this one, with reasons.
+    public var tried: [String]
 
     enum CodingKeys: String, CodingKey {
         case book, client, monitor
         case requestID = "request_id"
         case infoHash = "info_hash"
         case releaseTitle = "release_title"
+        case alternates, tried
     }
 
     public init(
         requestID: String?, book: JSONValue? = nil, client: String, infoHash: String, releaseTitle: String? = nil,
-        monitor: MonitorState = MonitorState()
+        monitor: MonitorState = MonitorState(), alternates: [Release] = [], tried: [String] = []
     ) {
+        self.alternates = alternates
+        self.tried = tried
         self.requestID = requestID
         self.book = book
         self.client = client
@@ -40,6 +47,8 @@ public struct MonitorDownloadPayload: Sendable, Equatable, Codable {
         infoHash = try container.decode(String.self, forKey: .infoHash)
         releaseTitle = try container.decodeIfPresent(String.self, forKey: .releaseTitle)
         monitor = try container.decodeIfPresent(MonitorState.self, forKey: .monitor) ?? MonitorState()
+        alternates = try container.decodeIfPresent([Release].self, forKey: .alternates) ?? []
+        tried = try container.decodeIfPresent([String].self, forKey: .tried) ?? []
     }
 }
 

@@ -80,13 +80,16 @@ struct DownloadTorrentJob {
                 // would fare no better.
                 return error.pluginError.disposition == .permanent ? .fail(error.description) : .retry(error.description)
             }
-            return await handOff(release, hash: hash, payload: payload, index: index)
+            return await handOff(release, hash: hash, payload: payload, index: index, remaining: Array(candidates.dropFirst(index + 1)))
         }
-        let summary = "none of the \(candidates.count) release(s) could be added: " + failures.joined(separator: "; ")
+        var summary = "none of the \(candidates.count) release(s) could be added: " + failures.joined(separator: "; ")
+        if !payload.tried.isEmpty { summary += "; failed in the client before: " + payload.tried.joined(separator: "; ") }
         return worthRetrying ? .retry(summary) : .fail(summary)
     }
 
-    private func handOff(_ release: Release, hash: String, payload: DownloadTorrentPayload, index: Int) async -> JobOutcome {
+    private func handOff(
+        _ release: Release, hash: String, payload: DownloadTorrentPayload, index: Int, remaining: [Release]
+    ) async -> JobOutcome {
         let source = release.downloadURL.flatMap(URL.init(string:))?.redactingSecrets ?? release.magnetURL.map(MagnetLink.redactingSecrets)
         do {
             if let requestID = payload.requestID {
@@ -101,7 +104,7 @@ struct DownloadTorrentJob {
             }
             let next = MonitorDownloadPayload(
                 requestID: payload.requestID, book: payload.book, client: jobs.driver.kind, infoHash: hash,
-                releaseTitle: release.title)
+                releaseTitle: release.title, alternates: remaining, tried: payload.tried)
             try context.enqueue(DownloadJobTypes.monitor, payload: next, delay: jobs.settings.firstPollDelay)
         } catch {
             // No monitor will watch it (the request was cancelled while the

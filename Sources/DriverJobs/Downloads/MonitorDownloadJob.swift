@@ -68,8 +68,52 @@ struct MonitorDownloadJob {
 
         case .failed(let reason, let log):
             write(log)
-            return failRequest(payload, reason: reason, outcome: .fail(reason))
+            guard case .found(let status) = observation, status.state == .failed else {
+                return failRequest(payload, reason: reason, outcome: .fail(reason))
+            }
+            return await failedInClient(payload, reason: reason)
         }
+    }
+
+    /// The client reports the download in error (a par or health failure, a
+    /// missing article, a local error): its data is of no use. Take it out
+    /// of the client, data and all, and hand the next alternate to
+    /// `download_torrent` (routed anew, so it goes to the client of its
+    /// protocol); with none left, fail the request, saying what was tried.
+    private func failedInClient(_ payload: MonitorDownloadPayload, reason: String) async -> JobOutcome {
+        do {
+            try await jobs.driver.remove(payload.infoHash, deletingData: true)
+        } catch {
+            context.log(.warn, "could not remove the failed download \(payload.infoHash) from \(jobs.driver.displayName): \(error)")
+        }
+        let tried = payload.tried + ["'\(payload.releaseTitle ?? payload.infoHash)': \(reason)"]
+        guard let next = payload.alternates.first else {
+            let summary = tried.count == 1 ? reason : "every release failed in the client: " + tried.joined(separator: "; ")
+            return failRequest(payload, reason: summary, outcome: .fail(summary))
+        }
+        let retry = DownloadTorrentPayload(
+            requestID: payload.requestID, book: payload.book, release: next, alternates: Array(payload.alternates.dropFirst()), tried: tried)
+        do {
+            if let requestID = payload.requestID {
+                try context.requestTransition(
+                    requestID: requestID, to: "downloading",
+                    details: [
+                        "progress": 0, "reason": .string("\(reason); trying the next release, '\(next.title)'"),
+                        "download": [
+                            "client": .string(jobs.driver.kind), "client_id": .string(payload.infoHash), "status": "failed",
+                            "error": .string(reason),
+                        ],
+                    ])
+            }
+            try context.enqueue(DownloadJobTypes.download, payload: retry)
+        } catch let error as PluginError where error.isHostRefusal {
+            context.log(.warn, "the next release is not tried: \(error.message)")
+            return .done(["stopped": .string(error.message)])
+        } catch {
+            return failRequest(payload, reason: "\(reason); the next release could not be handed on: \(error)", outcome: .fail(reason))
+        }
+        context.log(.warn, "\(reason); removed it from \(jobs.driver.displayName) and trying the next release, '\(next.title)'")
+        return .done(["failed_in_client": .string(reason), "next_release": .string(next.title)])
     }
 
     /// Asks the client, asking again within the poll while it does not have the download.

@@ -163,7 +163,9 @@ struct PluginHTTPRequest: Sendable {
 
     init(_ value: JSONValue) throws(Invalid) {
         guard case .object(let members) = value else { throw Invalid(description: "the request is not a JSON object") }
-        let known: Set<String> = ["url", "method", "headers", "body", "body_base64", "timeout_ms", "max_response_bytes", "secrets"]
+        let known: Set<String> = [
+            "url", "method", "headers", "body", "body_base64", "timeout_ms", "max_response_bytes", "secrets", "basic_auth",
+        ]
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw Invalid(description: "unknown key \"\(unknown.prefix(40))\"; the keys are \(known.sorted().joined(separator: ", "))")
         }
@@ -202,6 +204,14 @@ struct PluginHTTPRequest: Sendable {
         }
         maximumResponseBytes = Int(limit)
         secrets = (members["secrets"]?.arrayValue ?? []).compactMap(\.stringValue).filter { !$0.isEmpty }
+        if let auth = members["basic_auth"] {
+            guard let username = auth["username"]?.stringValue, let password = auth["password"]?.stringValue, !username.contains(":")
+            else { throw Invalid(description: "\"basic_auth\" must be {\"username\": text without ':', \"password\": text}") }
+            let credentials = Data("\(username):\(password)".utf8).base64EncodedString()
+            headers = headers.filter { $0.key.lowercased() != "authorization" }
+            headers["Authorization"] = "Basic \(credentials)"
+            secrets += [password, credentials].filter { !$0.isEmpty }
+        }
     }
 
     /// `text` with every secret masked.

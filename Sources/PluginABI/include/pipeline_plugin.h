@@ -266,14 +266,18 @@ typedef struct pp_host_api {
      *    "body"         the body as text, or "body_base64" for bytes;
      *    "timeout_ms"   default 30000, at most 600000;
      *    "max_response_bytes"  default 16 MiB, at most 256 MiB;
+     *    "basic_auth"   {"username": ..., "password": ...}: the host sends
+     *                   them as HTTP Basic credentials and masks both;
      *    "secrets"      strings (passwords, tokens) the host masks as *** in
      *                   every log line and error message about this request
      *                   (empty strings are ignored).
      *  The host adds "Accept-Encoding: identity" (a compressed answer is
      *  refused) and the cookies it keeps: those a server set are kept per
      *  plugin instance, by host and path prefix, and sent back to it, as a
-     *  browser would (a login session). Redirects to http or https are
-     *  followed. The call ends early, as a failure, when the job is cancelled.
+     *  browser would (a login session). Redirects are not followed: a 3xx
+     *  comes back as the answer (its "location" header says where), so that
+     *  credentials never reach another origin unasked. The call ends early,
+     *  as a failure, when the job is cancelled.
      *  On PP_OK (an answer came, whatever its status code) `*response_json`
      *  is {"status": 200, "headers": {lower-case name: value}, "body": text}
      *  ("body_base64" instead of "body" when the answer is not UTF-8). On

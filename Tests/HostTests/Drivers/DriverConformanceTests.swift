@@ -48,6 +48,18 @@ import Testing
         try await client.stop()
     }
 
+    @Test func nzbGetInCPasses() async throws {
+        let news = try await NewsServer()
+        let client = try await NZBGetDaemon(newsServer: news)
+        let checks = try await Self.run(
+            "libDownloadNZBGet.so", .downloadClient,
+            config: ["url": .string(client.url), "username": .string(client.username), "password": .string(client.password)])
+        Self.expectAllPass(checks, minimum: 11)
+        #expect(checks.contains { $0.name == "adds an NZB twice, with the same id" && $0.passed }, "the usenet checks ran")
+        try await client.stop()
+        try await news.stop()
+    }
+
     @Test(arguments: ["plex", "audiobookshelf"])
     func libraryBackendPasses(_ backend: String) async throws {
         let server: any LibraryServerStandIn = backend == "plex" ? try await PlexStandIn() : try await AudiobookshelfStandIn()
