@@ -123,7 +123,8 @@ static const char *const deluge_states[][2] = {{"Error", "failed"}, {"Moving", "
 
 static int deluge_status(void *d, pp_call *c, const char *id) {
     const char *t = NULL, *fields = "[\"name\",\"state\",\"progress\",\"total_wanted\",\"total_size\",\"download_payload_rate\","
-                                    "\"save_path\",\"message\",\"is_finished\",\"move_completed\",\"move_completed_path\"]";
+                                    "\"save_path\",\"message\",\"is_finished\",\"move_completed\",\"move_completed_path\","
+                                    "\"ratio\",\"seeding_time\"]";
     int s = call(d, c, "core.get_torrent_status", build(d, c, "[]", "/-", STR, id, "/-", PP_JSON_ARRAY, fields, NULL), NULL, &t);
     const char *name = text(d, c, t, "/name", NULL), *deluge_state = text(d, c, t, "/state", NULL);
     if (s != PP_DRIVER_OK || name == NULL || deluge_state == NULL) return s != PP_DRIVER_OK ? s : result(d, c, "null"); /* {}: unknown */
@@ -144,6 +145,11 @@ static int deluge_status(void *d, pp_call *c, const char *id) {
     /* Deluge moves a download there once done (is_finished turns true after the move), unless it downloaded nothing. */
     if (!finished && strcmp(text(d, c, t, "/move_completed", ""), "true") == 0 && strcmp(final, save) != 0)
         o = build(d, c, o, "/final_save_path", STR, final, NULL);
+    /* ratio (-1 while Deluge has downloaded nothing: the host reads it as unknown) and seeding_time, when they are numbers */
+    const char *value = NULL, *const copies[][2] = {{"/ratio", "/ratio"}, {"/seeding_time", "/seeding_seconds"}};
+    for (int32_t i = 0, type = PP_JSON_NULL; i < 2; i++)
+        if (((deluge *)d)->host->json_get(c, t, copies[i][0], &value, &type) == PP_OK && type == PP_JSON_NUMBER)
+            o = build(d, c, o, copies[i][1], PP_JSON_NUMBER, value, NULL);
     return result(d, c, o);
 }
 

@@ -107,13 +107,18 @@ struct QBittorrentTorrent: Decodable {
     var contentPath: String?
     /// The incomplete-downloads folder of this torrent, empty when unused.
     var downloadPath: String?
+    /// Uploaded over downloaded.
+    var ratio: Double?
+    /// Seconds spent seeding; absent from older versions.
+    var seedingTime: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case hash, name, state, progress, size, dlspeed
+        case hash, name, state, progress, size, dlspeed, ratio
         case totalSize = "total_size"
         case savePath = "save_path"
         case contentPath = "content_path"
         case downloadPath = "download_path"
+        case seedingTime = "seeding_time"
     }
 
     /// qBittorrent's states (4.x and 5.x names) as the monitor's.
@@ -145,7 +150,8 @@ struct QBittorrentTorrent: Decodable {
                 ? (state == "missingFiles"
                     ? "missingFiles: the files are not where qBittorrent expects them (moved or deleted?)"
                     : "qBittorrent state \(state)")
-                : nil)
+                : nil,
+            ratio: ratio, seedingSeconds: seedingTime)
     }
 }
 

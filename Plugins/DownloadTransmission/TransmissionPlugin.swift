@@ -68,7 +68,7 @@ struct TransmissionClient: DownloadClient {
                 "ids": [.string(infoHash)],
                 "fields": [
                     "hashString", "name", "status", "percentDone", "sizeWhenDone", "totalSize", "rateDownload", "downloadDir",
-                    "error", "errorString", "metadataPercentComplete",
+                    "error", "errorString", "metadataPercentComplete", "uploadRatio", "secondsSeeding",
                 ],
             ])
         guard let torrents = answer["torrents"]?.arrayValue else {
@@ -103,7 +103,9 @@ struct TransmissionClient: DownloadClient {
             infoHash: hash.lowercased(), name: name, state: state, progress: progress, sizeBytes: metadata < 1 ? nil : size,
             downloadRate: int("rateDownload") ?? 0,
             contentPath: metadata < 1 ? nil : directory.map { $0 + "/" + name },
-            errorMessage: error == 3 ? torrent["errorString"]?.stringValue.map { "local error: \($0)" } : nil)
+            errorMessage: error == 3 ? torrent["errorString"]?.stringValue.map { "local error: \($0)" } : nil,
+            // uploadRatio -1 (not available) and -2 (infinite) become nil.
+            ratio: double("uploadRatio"), seedingSeconds: int("secondsSeeding"))
     }
 
     func remove(_ infoHash: String, deletingData: Bool) async throws(DownloadClientError) {

@@ -21,7 +21,7 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
     static let info = PluginInfo(
         id: "org.pipeline.search.prowlarr",
         name: "Prowlarr search",
-        version: "0.5.0",
+        version: "0.6.0",
         jobTypes: ["search_indexers", "retry_missing_torrents"],
         description: "Searches the indexers through Prowlarr and hands the best release to the download client.")
 
@@ -54,9 +54,12 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         var manual: Bool?
         /// Release titles (or info hashes) not to take again for this request.
         var blocklist: [String]?
+        /// The releases that failed in the client before this search, with
+        /// reasons: with nothing else to take, the request fails saying so.
+        var tried: [String]?
 
         enum CodingKeys: String, CodingKey {
-            case book, manual, blocklist
+            case book, manual, blocklist, tried
             case requestID = "request_id"
         }
     }
@@ -180,6 +183,15 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         for (candidate, score) in rejected.prefix(10) {
             context.log(.info, "passed over '\(candidate.title)': \(score.rejection ?? "")")
         }
+        let tried = payload.tried ?? []
+        if accepted.isEmpty, !tried.isEmpty {
+            let reason =
+                "no other acceptable release (\(found.count) result(s), \(found.count - usable.count) blocklisted or unusable); "
+                + "tried: " + tried.joined(separator: "; ")
+            try move("failed", ["reason": .string(reason)])
+            context.log(.error, reason)
+            return .fail(reason)
+        }
         guard !accepted.isEmpty else {
             let reason =
                 found.isEmpty
@@ -192,7 +204,9 @@ struct ProwlarrSearchPlugin: PipelinePlugin {
         }
         let byKey = Dictionary(usable.map { ($0.candidate.key, $0) }, uniquingKeysWith: { first, _ in first })
         let chosen = accepted.prefix(1 + maxAlternates).compactMap { byKey[$0.0.key]?.release }
-        let next = DownloadTorrentPayload(requestID: requestID, book: payload.book, release: chosen[0], alternates: Array(chosen.dropFirst()))
+        let next = DownloadTorrentPayload(
+            requestID: requestID, book: payload.book, release: chosen[0], alternates: Array(chosen.dropFirst()), tried: tried,
+            blocklist: payload.blocklist ?? [])
         try context.enqueue("download_torrent", payload: next)
         context.log(
             .info, "chose '\(chosen[0].title)' (score \(String(format: "%.0f", accepted[0].1.final))) with \(chosen.count - 1) alternate(s)")

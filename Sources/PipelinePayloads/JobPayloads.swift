@@ -65,13 +65,21 @@ public struct DownloadTorrentPayload: Sendable, Equatable, Codable {
     /// The releases of this download that failed in the client already, each
     /// with its reason: said when nothing is left to try.
     public var tried: [String]
+    /// The titles and info hashes the request's search passed over as
+    /// blocklisted: carried on, so that a search after a failure in the
+    /// client passes over them too.
+    public var blocklist: [String]
 
     enum CodingKeys: String, CodingKey {
-        case book, release, alternates, tried
+        case book, release, alternates, tried, blocklist
         case requestID = "request_id"
     }
 
-    public init(requestID: String?, book: JSONValue? = nil, release: Release, alternates: [Release] = [], tried: [String] = []) {
+    public init(
+        requestID: String?, book: JSONValue? = nil, release: Release, alternates: [Release] = [], tried: [String] = [],
+        blocklist: [String] = []
+    ) {
+        self.blocklist = blocklist
         self.requestID = requestID
         self.book = book
         self.release = release
@@ -86,6 +94,7 @@ public struct DownloadTorrentPayload: Sendable, Equatable, Codable {
         release = try container.decode(Release.self, forKey: .release)
         alternates = try container.decodeIfPresent([Release].self, forKey: .alternates) ?? []
         tried = try container.decodeIfPresent([String].self, forKey: .tried) ?? []
+        blocklist = try container.decodeIfPresent([String].self, forKey: .blocklist) ?? []
     }
 }
 

@@ -23,12 +23,19 @@ public struct RequestSnapshot: Sendable, Equatable, Codable {
     public var createdAt: String
     /// The request's latest download (a completed one before others), if any.
     public var download: DownloadRecord?
+    /// The releases this request must not take again (newest first, at most
+    /// ``maximumBlocklist``); nil from a host before the blocklist existed.
+    public var blocklist: [BlockedRelease]?
+
+    /// The most blocklisted releases a snapshot carries.
+    public static let maximumBlocklist = 200
 
     public init(
         id: String, status: String, statusReason: String? = nil, book: JSONValue, releaseDate: String? = nil,
         searchAttempts: Int = 0, importAttempts: Int = 0, lastSearchAt: String? = nil, lastImportAt: String? = nil,
-        createdAt: String, download: DownloadRecord? = nil
+        createdAt: String, download: DownloadRecord? = nil, blocklist: [BlockedRelease]? = nil
     ) {
+        self.blocklist = blocklist
         self.id = id
         self.status = status
         self.statusReason = statusReason
@@ -43,7 +50,7 @@ public struct RequestSnapshot: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, status, book, download
+        case id, status, book, download, blocklist
         case statusReason = "status_reason"
         case releaseDate = "release_date"
         case searchAttempts = "search_attempts"
@@ -63,8 +70,17 @@ public struct RequestSnapshot: Sendable, Equatable, Codable {
         public var status: String
         /// Where the finished download is, as the host sees it (after path mapping).
         public var savePath: String?
+        /// The `download_clients` instance that has it, when the host routed it.
+        public var clientInstance: String?
+        /// The indexer the release came from, when the search named it.
+        public var indexer: String?
 
-        public init(client: String, clientID: String?, releaseTitle: String, status: String, savePath: String?) {
+        public init(
+            client: String, clientID: String?, releaseTitle: String, status: String, savePath: String?,
+            clientInstance: String? = nil, indexer: String? = nil
+        ) {
+            self.clientInstance = clientInstance
+            self.indexer = indexer
             self.client = client
             self.clientID = clientID
             self.releaseTitle = releaseTitle
@@ -77,15 +93,51 @@ public struct RequestSnapshot: Sendable, Equatable, Codable {
             case clientID = "client_id"
             case releaseTitle = "release_title"
             case savePath = "save_path"
+            case clientInstance = "client_instance"
+            case indexer
+        }
+    }
+
+    /// A release blocklisted for the request: its title, and its info hash
+    /// when it is a torrent.
+    public struct BlockedRelease: Sendable, Equatable, Codable {
+        public var releaseTitle: String
+        public var releaseID: String?
+
+        public init(releaseTitle: String, releaseID: String? = nil) {
+            self.releaseTitle = releaseTitle
+            self.releaseID = releaseID
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case releaseTitle = "release_title"
+            case releaseID = "release_id"
         }
     }
 
     /// The `search_indexers` payload that searches for this request;
-    /// `manual` searches now even if the book is not yet released.
+    /// `manual` searches now even if the book is not yet released. It
+    /// carries the request's blocklist (titles and info hashes), which the
+    /// search passes over.
     public func searchPayload(manual: Bool = false) -> JSONValue {
         var payload: [String: JSONValue] = ["request_id": .string(id), "book": book]
         if manual { payload["manual"] = .bool(true) }
+        let blocked = Self.blocklistKeys(blocklist ?? [])
+        if !blocked.isEmpty { payload["blocklist"] = .array(blocked.map(JSONValue.string)) }
         return .object(payload)
+    }
+
+    /// What a search compares against each result: every title and info
+    /// hash, once each, in order.
+    public static func blocklistKeys(_ entries: [BlockedRelease]) -> [String] {
+        var seen = Set<String>()
+        var keys: [String] = []
+        for entry in entries {
+            for key in [entry.releaseTitle, entry.releaseID].compactMap({ $0 }) where seen.insert(key.lowercased()).inserted {
+                keys.append(key)
+            }
+        }
+        return keys
     }
 
     /// The `organize_files` payload that imports this request's finished
@@ -106,16 +158,48 @@ public struct RequestQuery: Sendable, Equatable, Codable {
         case createdAt = "created_at"
         case lastSearchAt = "last_search_at"
         case lastImportAt = "last_import_at"
+        /// The last change to the request's latest download: the least
+        /// recently touched download first.
+        case downloadUpdatedAt = "download_updated_at"
+    }
+
+    /// Selects by the request's latest download (``RequestSnapshot/download``);
+    /// every member given must hold.
+    public struct DownloadFilter: Sendable, Equatable, Codable {
+        /// Its status is one of these.
+        public var status: [String]?
+        /// Its client id (a torrent's info hash) is this, compared without regard to case.
+        public var clientID: String?
+        /// It is in this `download_clients` instance, or, recorded without an
+        /// instance, in a client of kind ``client``.
+        public var clientInstance: String?
+        public var client: String?
+
+        public init(status: [String]? = nil, clientID: String? = nil, clientInstance: String? = nil, client: String? = nil) {
+            self.status = status
+            self.clientID = clientID
+            self.clientInstance = clientInstance
+            self.client = client
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case status, client
+            case clientID = "client_id"
+            case clientInstance = "client_instance"
+        }
     }
 
     public var status: [String]
     public var order: Order?
     public var limit: Int?
+    /// Since the seeding cleanup; a host before it ignores the member.
+    public var download: DownloadFilter?
 
-    public init(status: [String], order: Order? = nil, limit: Int? = nil) {
+    public init(status: [String], order: Order? = nil, limit: Int? = nil, download: DownloadFilter? = nil) {
         self.status = status
         self.order = order
         self.limit = limit
+        self.download = download
     }
 
     /// The most requests one query returns.

@@ -25,20 +25,22 @@ struct StandInsCommand: AsyncParsableCommand {
         help: "A release Prowlarr offers, as 'TITLE|SIZE_BYTES|TORRENT_FILE' (repeatable); its .torrent is served behind the API key.")
     var release: [String] = []
 
+    @Option(
+        name: .long,
+        help: "A usenet release Prowlarr offers, as 'TITLE|SIZE_BYTES|NZB_FILE' (repeatable); its .nzb is served behind the API key.")
+    var usenetRelease: [String] = []
+
     func run() async throws {
         let prowlarr = try await ProwlarrStandIn()
         for entry in release {
-            let parts = entry.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 3, let size = Int64(parts[1]) else {
-                throw ValidationError("--release '\(entry)' is not TITLE|SIZE_BYTES|TORRENT_FILE")
-            }
-            let torrent: Data
-            do {
-                torrent = try Data(contentsOf: URL(fileURLWithPath: parts[2]))
-            } catch {
-                throw ValidationError("--release '\(entry)': cannot read \(parts[2]): \(error.localizedDescription)")
-            }
-            prowlarr.add(title: parts[0], size: size, seeders: 1, torrent: torrent)
+            let (title, size, torrent) = try Self.parsedRelease(entry, option: "--release", file: "TORRENT_FILE")
+            prowlarr.add(title: title, size: size, seeders: 1, torrent: torrent)
+        }
+        for entry in usenetRelease {
+            // As the usenet end-to-end test adds one: protocol "usenet" (no
+            // seeders or leechers), its .nzb served at its downloadUrl.
+            let (title, size, nzb) = try Self.parsedRelease(entry, option: "--usenet-release", file: "NZB_FILE")
+            prowlarr.add(title: title, size: size, protocol: "usenet", torrent: nzb)
         }
         let plex = try await PlexStandIn()
         let audiobookshelf = try await AudiobookshelfStandIn()
@@ -60,5 +62,20 @@ struct StandInsCommand: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(3600))
             withExtendedLifetime((prowlarr, plex, audiobookshelf)) {}
         }
+    }
+
+    /// An `option` value 'TITLE|SIZE_BYTES|FILE': the title, the size and the file's content.
+    private static func parsedRelease(_ entry: String, option: String, file: String) throws -> (String, Int64, Data) {
+        let parts = entry.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, let size = Int64(parts[1]) else {
+            throw ValidationError("\(option) '\(entry)' is not TITLE|SIZE_BYTES|\(file)")
+        }
+        let content: Data
+        do {
+            content = try Data(contentsOf: URL(fileURLWithPath: parts[2]))
+        } catch {
+            throw ValidationError("\(option) '\(entry)': cannot read \(parts[2]): \(error.localizedDescription)")
+        }
+        return (parts[0], size, content)
     }
 }

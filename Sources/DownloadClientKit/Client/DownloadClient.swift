@@ -57,7 +57,11 @@ public enum DownloadJobTypes {
     public static let monitor = "monitor_download"
     /// The job a finished download is handed to.
     public static let organize = "organize_files"
-    public static let all = [download, monitor]
+    /// The search a request goes back to when no release of it is left to try.
+    public static let search = "search_indexers"
+    /// The scheduled job that removes torrents that have seeded enough.
+    public static let cleanup = "cleanup_seeded_torrents"
+    public static let all = [download, monitor, cleanup]
 }
 
 /// What to add: a .torrent file or a magnet link, with its info hash.
@@ -132,10 +136,17 @@ public struct DownloadStatus: Sendable, Equatable {
     public var temporaryPath: String?
     /// The client's words for a failed download.
     public var errorMessage: String?
+    /// Uploaded over downloaded, as the client reports it, at most 1,000,000;
+    /// nil when the client does not know.
+    public var ratio: Double?
+    /// The seconds spent seeding since the download completed; nil when the
+    /// client does not know.
+    public var seedingSeconds: Int64?
 
     public init(
         infoHash: String, name: String, state: State, progress: Double, sizeBytes: Int64?, downloadRate: Int64 = 0,
-        contentPath: String?, finalSavePath: String? = nil, temporaryPath: String? = nil, errorMessage: String? = nil
+        contentPath: String?, finalSavePath: String? = nil, temporaryPath: String? = nil, errorMessage: String? = nil,
+        ratio: Double? = nil, seedingSeconds: Int64? = nil
     ) {
         self.infoHash = infoHash
         self.name = name
@@ -148,6 +159,9 @@ public struct DownloadStatus: Sendable, Equatable {
         self.finalSavePath = finalSavePath
         self.temporaryPath = temporaryPath
         self.errorMessage = errorMessage
+        // A negative or non-finite ratio (Transmission's -1 and -2) is not known.
+        self.ratio = ratio.flatMap { $0.isFinite && $0 >= 0 ? min($0, 1_000_000) : nil }
+        self.seedingSeconds = seedingSeconds.flatMap { $0 >= 0 ? $0 : nil }
     }
 
     /// Whether all the data is there: the client says so, the size is known

@@ -103,6 +103,8 @@ extension DownloadStatus {
         if let finalSavePath { object["final_save_path"] = .string(finalSavePath) }
         if let temporaryPath { object["temporary_path"] = .string(temporaryPath) }
         if let errorMessage { object["error"] = .string(errorMessage) }
+        if let ratio, ratio.isFinite { object["ratio"] = .double(ratio) }
+        if let seedingSeconds { object["seeding_seconds"] = .int(seedingSeconds) }
         return .object(object)
     }
 
@@ -122,7 +124,8 @@ extension DownloadStatus {
             infoHash: id, name: json["name"]?.stringValue ?? id, state: state, progress: progress.isFinite ? progress : 0,
             sizeBytes: json["size_bytes"]?.intValue, downloadRate: json["download_rate"]?.intValue ?? 0,
             contentPath: json["content_path"]?.stringValue, finalSavePath: json["final_save_path"]?.stringValue,
-            temporaryPath: json["temporary_path"]?.stringValue, errorMessage: json["error"]?.stringValue)
+            temporaryPath: json["temporary_path"]?.stringValue, errorMessage: json["error"]?.stringValue,
+            ratio: json["ratio"]?.doubleValue, seedingSeconds: json["seeding_seconds"]?.intValue)
     }
 }
 

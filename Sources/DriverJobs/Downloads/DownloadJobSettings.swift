@@ -31,6 +31,8 @@ public struct DownloadJobSettings: Sendable, Decodable {
     public var firstPollDelay: Duration
     /// Releases tried per download_torrent job: the chosen one and its alternates.
     public var maxReleases: Int
+    /// When `cleanup_seeded_torrents` removes a finished torrent.
+    public var seeding: SeedingPolicy
 
     enum CodingKeys: String, CodingKey {
         case category, tags
@@ -47,6 +49,10 @@ public struct DownloadJobSettings: Sendable, Decodable {
         case maxPathWaits = "max_path_waits"
         case firstPollDelay = "first_poll_delay"
         case maxReleases = "max_releases"
+        case seedRatio = "seed_ratio"
+        case seedMinutes = "seed_minutes"
+        case seedGoalsByIndexer = "seed_goals_by_indexer"
+        case cleanupBatch = "cleanup_batch"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +98,15 @@ public struct DownloadJobSettings: Sendable, Decodable {
             maxConnectionFailures: try count(.maxConnectionFailures, defaults.maxConnectionFailures),
             missingPolls: try count(.missingPolls, defaults.missingPolls),
             maxPathWaits: try count(.maxPathWaits, defaults.maxPathWaits))
+        seeding = SeedingPolicy(
+            goal: SeedingGoal(
+                ratio: try SeedingGoal.ratio(container, .seedRatio) ?? 0, minutes: try SeedingGoal.minutes(container, .seedMinutes) ?? 0),
+            indexerGoals: try container.decodeIfPresent([String: SeedingGoal].self, forKey: .seedGoalsByIndexer) ?? [:],
+            batch: try count(.cleanupBatch, 50))
+        if seeding.batch > SeedingPolicy.maximumBatch {
+            throw DecodingError.dataCorruptedError(
+                forKey: .cleanupBatch, in: container, debugDescription: "must be at most \(SeedingPolicy.maximumBatch)")
+        }
         if monitor.maxPollInterval < monitor.pollInterval {
             throw DecodingError.dataCorruptedError(
                 forKey: .maxPollInterval, in: container, debugDescription: "must not be shorter than poll_interval")

@@ -12,7 +12,7 @@ import PluginKit
 /// plugin's runner).
 public struct DownloadJobs: Sendable {
     /// The job types, as pipeline.yaml binds them.
-    public static let jobTypes = [DownloadJobTypes.download, DownloadJobTypes.monitor]
+    public static let jobTypes = [DownloadJobTypes.download, DownloadJobTypes.monitor, DownloadJobTypes.cleanup]
 
     public private(set) var driver: any DownloadClientDriver
     public let settings: DownloadJobSettings
@@ -45,6 +45,8 @@ public struct DownloadJobs: Sendable {
             return try await DownloadTorrentJob(jobs: self, job: job, context: context).run()
         case DownloadJobTypes.monitor:
             return try await MonitorDownloadJob(jobs: self, job: job, context: context).run()
+        case DownloadJobTypes.cleanup:
+            return try await CleanupSeededTorrentsJob(jobs: self, job: job, context: context).run()
         default:
             return .fail("the download jobs do not include '\(job.type)'")
         }

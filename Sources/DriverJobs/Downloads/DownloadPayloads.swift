@@ -16,19 +16,29 @@ public struct MonitorDownloadPayload: Sendable, Equatable, Codable {
     public var alternates: [Release]
     /// The releases that failed in the client before this one, with reasons.
     public var tried: [String]
+    /// What the request's search passed over (``DownloadTorrentPayload/blocklist``).
+    public var blocklist: [String]
+    /// The indexer and protocol of the release, for its blocklist entry should it fail.
+    public var indexer: String?
+    public var releaseProtocol: String?
 
     enum CodingKeys: String, CodingKey {
-        case book, client, monitor
+        case book, client, monitor, indexer
         case requestID = "request_id"
         case infoHash = "info_hash"
         case releaseTitle = "release_title"
-        case alternates, tried
+        case releaseProtocol = "release_protocol"
+        case alternates, tried, blocklist
     }
 
     public init(
         requestID: String?, book: JSONValue? = nil, client: String, infoHash: String, releaseTitle: String? = nil,
-        monitor: MonitorState = MonitorState(), alternates: [Release] = [], tried: [String] = []
+        monitor: MonitorState = MonitorState(), alternates: [Release] = [], tried: [String] = [], blocklist: [String] = [],
+        indexer: String? = nil, releaseProtocol: String? = nil
     ) {
+        self.blocklist = blocklist
+        self.indexer = indexer
+        self.releaseProtocol = releaseProtocol
         self.alternates = alternates
         self.tried = tried
         self.requestID = requestID
@@ -49,6 +59,9 @@ public struct MonitorDownloadPayload: Sendable, Equatable, Codable {
         monitor = try container.decodeIfPresent(MonitorState.self, forKey: .monitor) ?? MonitorState()
         alternates = try container.decodeIfPresent([Release].self, forKey: .alternates) ?? []
         tried = try container.decodeIfPresent([String].self, forKey: .tried) ?? []
+        blocklist = try container.decodeIfPresent([String].self, forKey: .blocklist) ?? []
+        indexer = try container.decodeIfPresent(String.self, forKey: .indexer)
+        releaseProtocol = try container.decodeIfPresent(String.self, forKey: .releaseProtocol)
     }
 }
 

@@ -99,12 +99,14 @@ struct DownloadTorrentJob {
                 ]
                 if let size = release.sizeBytes { download["size_bytes"] = .int(size) }
                 if let source { download["source_url"] = .string(source) }
+                if let indexer = release.indexer { download["indexer"] = .string(indexer) }
                 try context.requestTransition(
                     requestID: requestID, to: "downloading", details: ["progress": 0, "download": .object(download)])
             }
             let next = MonitorDownloadPayload(
                 requestID: payload.requestID, book: payload.book, client: jobs.driver.kind, infoHash: hash,
-                releaseTitle: release.title, alternates: remaining, tried: payload.tried)
+                releaseTitle: release.title, alternates: remaining, tried: payload.tried, blocklist: payload.blocklist,
+                indexer: release.indexer, releaseProtocol: release.protocol?.lowercased() ?? "torrent")
             try context.enqueue(DownloadJobTypes.monitor, payload: next, delay: jobs.settings.firstPollDelay)
         } catch {
             // No monitor will watch it (the request was cancelled while the

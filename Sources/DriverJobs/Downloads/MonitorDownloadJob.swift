@@ -77,43 +77,94 @@ struct MonitorDownloadJob {
 
     /// The client reports the download in error (a par or health failure, a
     /// missing article, a local error): its data is of no use. Take it out
-    /// of the client, data and all, and hand the next alternate to
-    /// `download_torrent` (routed anew, so it goes to the client of its
-    /// protocol); with none left, fail the request, saying what was tried.
+    /// of the client, data and all, blocklist the release for the request,
+    /// and hand the next alternate to `download_torrent` (routed anew, so it
+    /// goes to the client of its protocol). With no alternate left, search
+    /// again, passing over every release blocklisted so far; the request
+    /// fails only when that search finds nothing else, its reason listing
+    /// what was tried.
     private func failedInClient(_ payload: MonitorDownloadPayload, reason: String) async -> JobOutcome {
         do {
             try await jobs.driver.remove(payload.infoHash, deletingData: true)
         } catch {
             context.log(.warn, "could not remove the failed download \(payload.infoHash) from \(jobs.driver.displayName): \(error)")
         }
-        let tried = payload.tried + ["'\(payload.releaseTitle ?? payload.infoHash)': \(reason)"]
-        guard let next = payload.alternates.first else {
-            let summary = tried.count == 1 ? reason : "every release failed in the client: " + tried.joined(separator: "; ")
-            return failRequest(payload, reason: summary, outcome: .fail(summary))
+        let title = payload.releaseTitle ?? payload.infoHash
+        let tried = payload.tried + ["'\(title)': \(reason)"]
+        let hash = Self.isInfoHash(payload.infoHash) ? payload.infoHash.lowercased() : nil
+        var blocklist = payload.blocklist
+        for key in [title, hash].compactMap({ $0 }) where !blocklist.contains(where: { $0.lowercased() == key.lowercased() }) {
+            blocklist.append(key)
         }
-        let retry = DownloadTorrentPayload(
-            requestID: payload.requestID, book: payload.book, release: next, alternates: Array(payload.alternates.dropFirst()), tried: tried)
+        var entry: [String: JSONValue] = ["release_title": .string(title), "reason": .string(reason)]
+        if let hash { entry["release_id"] = .string(hash) }
+        if let indexer = payload.indexer { entry["indexer"] = .string(indexer) }
+        if let releaseProtocol = payload.releaseProtocol { entry["protocol"] = .string(releaseProtocol) }
+        let next = payload.alternates.first
+        let failedDownload: JSONValue = [
+            "client": .string(jobs.driver.kind), "client_id": .string(payload.infoHash), "status": "failed", "error": .string(reason),
+        ]
         do {
             if let requestID = payload.requestID {
+                // Asked first: a cancelled request neither blocklists nor tries anything more.
                 try context.requestTransition(
                     requestID: requestID, to: "downloading",
                     details: [
-                        "progress": 0, "reason": .string("\(reason); trying the next release, '\(next.title)'"),
-                        "download": [
-                            "client": .string(jobs.driver.kind), "client_id": .string(payload.infoHash), "status": "failed",
-                            "error": .string(reason),
-                        ],
+                        "progress": 0, "download": failedDownload, "blocklist": .object(entry),
+                        "reason": .string("\(reason); " + (next.map { "trying the next release, '\($0.title)'" } ?? "searching again")),
                     ])
             }
-            try context.enqueue(DownloadJobTypes.download, payload: retry)
         } catch let error as PluginError where error.isHostRefusal {
             context.log(.warn, "the next release is not tried: \(error.message)")
             return .done(["stopped": .string(error.message)])
         } catch {
-            return failRequest(payload, reason: "\(reason); the next release could not be handed on: \(error)", outcome: .fail(reason))
+            return failRequest(payload, reason: "\(reason); the request could not be updated: \(error)", outcome: .fail(reason))
         }
-        context.log(.warn, "\(reason); removed it from \(jobs.driver.displayName) and trying the next release, '\(next.title)'")
-        return .done(["failed_in_client": .string(reason), "next_release": .string(next.title)])
+        if let next {
+            let retry = DownloadTorrentPayload(
+                requestID: payload.requestID, book: payload.book, release: next, alternates: Array(payload.alternates.dropFirst()),
+                tried: tried, blocklist: blocklist)
+            do {
+                try context.enqueue(DownloadJobTypes.download, payload: retry)
+            } catch {
+                return failRequest(payload, reason: "\(reason); the next release could not be handed on: \(error)", outcome: .fail(reason))
+            }
+            context.log(.warn, "\(reason); removed it from \(jobs.driver.displayName), blocklisted it, and trying the next release, '\(next.title)'")
+            return .done(["failed_in_client": .string(reason), "next_release": .string(next.title)])
+        }
+        let summary = tried.count == 1 ? reason : "every release failed in the client: " + tried.joined(separator: "; ")
+        guard let requestID = payload.requestID, let book = payload.book else {
+            return failRequest(payload, reason: summary, outcome: .fail(summary))
+        }
+        let search: JSONValue = [
+            "request_id": .string(requestID), "book": book, "blocklist": .array(blocklist.map(JSONValue.string)),
+            "tried": .array(tried.map(JSONValue.string)),
+        ]
+        // The move before the search: the host applies a job's effects in
+        // order, and the search must find the request awaiting it.
+        do {
+            try context.requestTransition(
+                requestID: requestID, to: "awaiting_search",
+                details: ["reason": .string("\(summary); searching again, passing over \(tried.count) failed release(s)")])
+        } catch {
+            return failRequest(payload, reason: "\(summary); the request could not be updated: \(error)", outcome: .fail(summary))
+        }
+        do {
+            try context.enqueue(DownloadJobTypes.search, payload: search)
+        } catch {
+            // The request rests at awaiting_search, where retry_missing_torrents finds it.
+            let reason = "\(summary); no search could be queued (\(error)): the request waits for the next scheduled search"
+            context.log(.error, reason)
+            return .fail(reason)
+        }
+        context.log(.warn, "\(reason); removed it from \(jobs.driver.displayName), blocklisted it, and searching again: no alternate is left")
+        return .done(["failed_in_client": .string(reason), "searching_again": true])
+    }
+
+    /// Whether `id` is a torrent's info hash (40 hex digits), rather than a
+    /// usenet client's own id.
+    static func isInfoHash(_ id: String) -> Bool {
+        id.utf8.count == 40 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0 | 0x20) }
     }
 
     /// Asks the client, asking again within the poll while it does not have the download.

@@ -89,6 +89,11 @@ public struct AdminAPI: Sendable {
         api.get("requests/:id") { _, context in try await request(context.parameters.require("id")) }
         api.post("requests/:id/cancel") { _, context in try await cancel(context.parameters.require("id")) }
         api.post("requests/:id/retry") { _, context in try await retry(context.parameters.require("id")) }
+        api.get("requests/:id/blocklist") { _, context in try await blocklist(context.parameters.require("id")) }
+        api.delete("requests/:id/blocklist/:entry") { _, context in
+            try await unblock(context.parameters.require("id"), entry: context.parameters.require("entry"))
+        }
+        api.get("admin/blocklist") { request, _ in try await blocklist(nil, limit: request.uri.queryParameters["limit"].map(String.init)) }
         return router
     }
 
@@ -243,6 +248,33 @@ public struct AdminAPI: Sendable {
         }
         guard let record = try await ledger.request(id) else { throw AdminError(.notFound, "no request \(id)") }
         return try Self.json(RequestReply(success: true, request: record))
+    }
+
+    /// A request's blocklist (or every request's, for `id` nil), newest first.
+    func blocklist(_ id: String?, limit: String? = nil) async throws -> Response {
+        let ledger = try requireLedger()
+        let count: Int
+        if let limit {
+            guard let number = Int(limit), (1...1_000).contains(number) else {
+                throw AdminError(.badRequest, "limit must be a whole number from 1 to 1000, not '\(limit)'")
+            }
+            count = number
+        } else {
+            count = 200
+        }
+        if let id, try await ledger.request(id) == nil { throw AdminError(.notFound, "no request \(id)") }
+        return try Self.json(BlocklistReply(success: true, blocklist: try await ledger.blocklist(request: id, limit: count)))
+    }
+
+    /// Takes one release off a request's blocklist: the next search may choose it again.
+    func unblock(_ id: String, entry: String) async throws -> Response {
+        guard let entryID = Int64(entry), entryID > 0 else {
+            throw AdminError(.badRequest, "'\(entry)' is not a blocklist entry id (a whole number, from GET /api/requests/\(id)/blocklist)")
+        }
+        guard try await requireLedger().unblock(request: id, entry: entryID) else {
+            throw AdminError(.notFound, "request \(id) has no blocklist entry \(entryID)")
+        }
+        return try Self.json(UnblockReply(success: true, removed: entryID))
     }
 
     /// The JSON text of `value`.
@@ -437,6 +469,16 @@ struct TriggerReply: Encodable {
 struct RequestReply: Encodable {
     var success: Bool
     var request: RequestRecord
+}
+
+struct BlocklistReply: Encodable {
+    var success: Bool
+    var blocklist: [BlocklistRecord]
+}
+
+struct UnblockReply: Encodable {
+    var success: Bool
+    var removed: Int64
 }
 
 struct CancelReply: Encodable {

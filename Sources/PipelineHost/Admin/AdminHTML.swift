@@ -31,7 +31,7 @@ enum AdminHTML {
 
     /// A page: the navigation, a flash message, and `body`.
     static func page(title: String, active: String, csrfToken: String, flash: String? = nil, body: String) -> String {
-        let links = [("requests", "Requests"), ("jobs", "Jobs"), ("schedules", "Schedules"), ("queues", "Queues")].map { path, label in
+        let links = [("requests", "Requests"), ("jobs", "Jobs"), ("schedules", "Schedules"), ("queues", "Queues"), ("blocklist", "Blocklist")].map { path, label in
             "<a href=\"/admin/\(path)\"\(path == active ? " class=\"active\"" : "")>\(label)</a>"
         }.joined()
         return """

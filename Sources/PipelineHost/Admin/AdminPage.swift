@@ -39,6 +39,10 @@ struct AdminPage: Sendable {
         admin.post("schedules/:name/enabled") { request, context in try await setEnabled(request, context.parameters.require("name")) }
         admin.post("schedules/:name/trigger") { _, context in try await trigger(context.parameters.require("name")) }
         admin.get("queues") { request, _ in try await queues(request) }
+        admin.get("blocklist") { request, _ in try await blocklist(request) }
+        admin.post("blocklist/:request/:entry/remove") { _, context in
+            try await unblock(context.parameters.require("request"), context.parameters.require("entry"))
+        }
         admin.post("logout") { request, _ in
             sessions.end(Self.sessionID(request))
             var response = Self.redirect("/admin/login")
@@ -109,7 +113,8 @@ struct AdminPage: Sendable {
                 + "<td class=\"status\">\(AdminHTML.badge(record.status.rawValue))</td>"
                 + "<td><span class=\"progress\"><span style=\"width:\(Int(percent))%\"></span></span> \(Int(percent)) %</td>"
                 + "<td>\(AdminHTML.escape(record.statusReason ?? ""))</td><td>\(AdminHTML.escape(record.updatedAt))</td>"
-                + "<td><a href=\"/admin/jobs\(AdminHTML.query([("request", record.id)]))\">jobs</a></td></tr>"
+                + "<td><a href=\"/admin/jobs\(AdminHTML.query([("request", record.id)]))\">jobs</a> "
+                + "<a href=\"/admin/blocklist\(AdminHTML.query([("request", record.id)]))\">blocklist</a></td></tr>"
         }
         let content = AdminHTML.table(["Book", "Status", "Progress", "Why", "Updated", ""], rows, empty: "No requests yet.")
         return try render(request, title: "Requests", active: "requests", live: ("requests", "/admin/requests?fragment=1"), content)
@@ -273,6 +278,37 @@ struct AdminPage: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The releases blocklisted for one request (`?request=`) or for all,
+    /// newest first, each with a button that takes it off the list.
+    private func blocklist(_ request: Request) async throws -> Response {
+        guard let ledger = runtime.ledger else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no requests") }
+        let only = request.uri.queryParameters["request"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let csrf = sessions.session(Self.sessionID(request))?.csrfToken ?? ""
+        let rows = try await ledger.blocklist(request: only, limit: 500).map { entry in
+            let action = "/admin/blocklist/\(Self.pathComponent(entry.requestID))/\(entry.id)/remove"
+            return "<tr id=\"blocked-\(entry.id)\"><td>\(AdminHTML.escape(entry.title))<br><small>\(AdminHTML.escape(entry.requestID))</small></td>"
+                + "<td>\(AdminHTML.escape(entry.releaseTitle))<br><small>\(AdminHTML.escape([entry.protocol, entry.indexer, entry.releaseID].compactMap { $0 }.joined(separator: " · ")))</small></td>"
+                + "<td>\(AdminHTML.escape(entry.reason))</td><td>\(AdminHTML.escape(entry.createdAt))</td><td>"
+                + "<form method=\"post\" action=\"\(AdminHTML.escape(action))\" class=\"inline\">\(AdminHTML.csrfField(csrf))"
+                + "<button type=\"submit\" id=\"unblock-\(entry.id)\">Remove</button></form></td></tr>"
+        }
+        let heading = only.map { "<p>Request \(AdminHTML.escape($0)) · <a href=\"/admin/blocklist\">every request</a></p>" } ?? ""
+        let content = heading + AdminHTML.table(
+            ["Book", "Release", "Why", "Since", ""], rows,
+            empty: "No blocklisted releases. A release lands here when its download fails in the client; the request's searches pass over it.")
+        let source = "/admin/blocklist" + AdminHTML.query((only.map { [("request", $0)] } ?? []) + [("fragment", "1")])
+        return try render(request, title: "Blocklist", active: "blocklist", live: ("blocklist", source), content)
+    }
+
+    private func unblock(_ requestID: String, _ entry: String) async throws -> Response {
+        guard let ledger = runtime.ledger else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no requests") }
+        guard let entryID = Int64(entry), try await ledger.unblock(request: requestID, entry: entryID) else {
+            throw AdminError(.notFound, "request \(requestID) has no blocklist entry \(entry)")
+        }
+        return Self.redirect(
+            "/admin/blocklist" + AdminHTML.query([("request", requestID), ("flash", "Removed entry \(entryID): the next search may choose that release again")]))
+    }
 
     private func requirePostgres() throws -> PostgresClient {
         guard let postgres = runtime.postgres else { throw AdminError(.serviceUnavailable, "postgres.enabled is false: no history") }

@@ -42,8 +42,19 @@ public struct DownloadRouter: JobRouter {
 
     public var instances: [String] { clients.map(\.plugin) }
 
+    /// The job types that run once on each torrent client when their payload
+    /// names no instance: the seeding cleanup looks after every client.
+    public static let eachClientJobTypes: Set<String> = ["cleanup_seeded_torrents"]
+
     public func route(jobType: String, payloadJSON: String) -> Result<JobRoute, JobRouteRefusal> {
-        instance(forJobType: jobType, payloadJSON: payloadJSON).map(JobRoute.instance)
+        if Self.eachClientJobTypes.contains(jobType), let payload = RoutedPayload.object(payloadJSON), payload[Self.instanceKey] == nil {
+            let torrentClients = clients.filter { $0.protocols.contains(.torrent) }.map(\.plugin)
+            guard !torrentClients.isEmpty else {
+                return .failure(JobRouteRefusal("download_clients lists no torrent client, so there is nothing to clean up"))
+            }
+            return .success(.each(torrentClients))
+        }
+        return instance(forJobType: jobType, payloadJSON: payloadJSON).map(JobRoute.instance)
     }
 
     /// The instance that runs a job of `jobType` with `payloadJSON`, or why none can.

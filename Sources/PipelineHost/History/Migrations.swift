@@ -140,6 +140,27 @@ public enum Migrations {
             statements: [
                 "ALTER TABLE download_history ADD COLUMN client_instance text",
             ]),
+        Migration(
+            version: 4, name: "releases blocklisted per request; the indexer of each download",
+            statements: [
+                """
+                CREATE TABLE release_blocklist (
+                    id            bigserial   PRIMARY KEY,
+                    request_id    text        NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+                    release_title text        NOT NULL,
+                    release_id    text,
+                    indexer       text,
+                    protocol      text,
+                    reason        text        NOT NULL,
+                    created_at    timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE UNIQUE INDEX release_blocklist_release
+                    ON release_blocklist (request_id, lower(release_title), COALESCE(release_id, ''))
+                """,
+                "ALTER TABLE download_history ADD COLUMN indexer text",
+            ]),
     ]
 
     /// Applies the migrations the schema lacks, in order, and returns the

@@ -1,3 +1,4 @@
+import Foundation
 import PipelineJSON
 import PipelinePayloads
 
@@ -48,12 +49,50 @@ extension RequestLedger {
             throw .invalidQuery("\"limit\" must be from 1 to \(RequestQuery.maximumLimit), not \(limit)")
         }
         // The column comes from a closed enum, never from the caller's text.
-        let column = (query.order ?? .createdAt).rawValue
+        let column =
+            switch query.order ?? .createdAt {
+            case .downloadUpdatedAt: "d.updated_at"
+            case let order: "r." + order.rawValue
+            }
+        var parameters: [String?] = [Self.arrayLiteral(query.status), String(limit)]
+        var conditions = ["r.status = ANY($1::text[])"]
+        func parameter(_ value: String) -> String {
+            parameters.append(value)
+            return "$\(parameters.count)"
+        }
+        if let download = query.download {
+            if let statuses = download.status {
+                guard statuses.allSatisfy(DownloadRecord.statuses.contains) else {
+                    throw .invalidQuery(
+                        "\"download.status\" takes \(DownloadRecord.statuses.sorted().joined(separator: ", ")), not \(statuses)")
+                }
+                conditions.append("d.status = ANY(\(parameter(Self.arrayLiteral(statuses)))::text[])")
+            }
+            if let id = download.clientID { conditions.append("lower(d.client_id) = lower(\(parameter(id)))") }
+            switch (download.clientInstance, download.client) {
+            case (let instance?, let kind?):
+                conditions.append(
+                    "(d.client_instance = \(parameter(instance)) OR (d.client_instance IS NULL AND d.client = \(parameter(kind))))")
+            case (let instance?, nil):
+                conditions.append("d.client_instance = \(parameter(instance))")
+            case (nil, let kind?):
+                conditions.append("d.client = \(parameter(kind))")
+            case (nil, nil):
+                break
+            }
+        }
         let sql = Self.snapshotSelect + """
-             WHERE r.status = ANY($1::text[])
-            ORDER BY r.\(column) ASC NULLS FIRST, r.created_at, r.id LIMIT $2
+             WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(column) ASC NULLS FIRST, r.created_at, r.id LIMIT $2
             """
-        return (sql, ["{" + query.status.joined(separator: ",") + "}", String(limit)])
+        return (sql, parameters)
+    }
+
+    /// `values` as a PostgreSQL array literal, each element quoted, so that
+    /// no value can end the array or add one.
+    static func arrayLiteral(_ values: [String]) -> String {
+        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
     }
 
     private static let snapshotSelect = """
@@ -61,10 +100,15 @@ extension RequestLedger {
                r.series_part, to_char(r.release_date, 'YYYY-MM-DD') AS release_date, r.search_attempts,
                r.import_attempts, to_json(r.last_search_at) #>> '{}' AS last_search_at,
                to_json(r.last_import_at) #>> '{}' AS last_import_at, to_json(r.created_at) #>> '{}' AS created_at,
-               d.client, d.client_id, d.release_title, d.status AS download_status, d.save_path
+               d.client, d.client_id, d.release_title, d.status AS download_status, d.save_path,
+               d.client_instance, d.indexer,
+               (SELECT json_agg(json_build_object('release_title', b.release_title, 'release_id', b.release_id))::text
+                FROM (SELECT release_title, release_id FROM release_blocklist WHERE request_id = r.id
+                      ORDER BY id DESC LIMIT \(RequestSnapshot.maximumBlocklist)) b) AS blocklist
         FROM requests r
         LEFT JOIN LATERAL (
-            SELECT client, client_id, release_title, status, save_path FROM download_history
+            SELECT client, client_id, release_title, status, save_path, client_instance, indexer, updated_at
+            FROM download_history
             WHERE request_id = r.id ORDER BY (status = 'completed') DESC, updated_at DESC, id DESC LIMIT 1
         ) d ON true
         """
@@ -83,7 +127,8 @@ extension RequestLedger {
             let download = text("client").map { client in
                 RequestSnapshot.DownloadRecord(
                     client: client, clientID: text("client_id"), releaseTitle: rows[index, "release_title"] ?? "",
-                    status: rows[index, "download_status"] ?? "", savePath: text("save_path"))
+                    status: rows[index, "download_status"] ?? "", savePath: text("save_path"),
+                    clientInstance: text("client_instance"), indexer: text("indexer"))
             }
             return RequestSnapshot(
                 id: rows[index, "id"] ?? "", status: rows[index, "status"] ?? "", statusReason: text("status_reason"),
@@ -91,7 +136,10 @@ extension RequestLedger {
                 searchAttempts: rows[index, "search_attempts"].flatMap(Int.init) ?? 0,
                 importAttempts: rows[index, "import_attempts"].flatMap(Int.init) ?? 0,
                 lastSearchAt: text("last_search_at"), lastImportAt: text("last_import_at"),
-                createdAt: rows[index, "created_at"] ?? "", download: download)
+                createdAt: rows[index, "created_at"] ?? "", download: download,
+                blocklist: rows[index, "blocklist"].flatMap {
+                    try? JSONDecoder().decode([RequestSnapshot.BlockedRelease].self, from: Data($0.utf8))
+                } ?? [])
         }
     }
 }

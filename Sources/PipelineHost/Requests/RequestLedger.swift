@@ -234,8 +234,8 @@ public final class RequestLedger: Sendable {
                 """
                 INSERT INTO download_history
                     (request_id, client, client_id, release_title, size_bytes, source_url, status, save_path, error,
-                     client_instance, completed_at)
-                VALUES ($1, $2, $3, COALESCE($4, ''), $5::bigint, $6, $7, $8, $9, $10,
+                     client_instance, indexer, completed_at)
+                VALUES ($1, $2, $3, COALESCE($4, ''), $5::bigint, $6, $7, $8, $9, $10, $11,
                         CASE WHEN $7 = 'completed' THEN now() END)
                 ON CONFLICT (request_id, client, client_id) DO UPDATE SET
                     release_title = CASE WHEN $4 IS NULL THEN download_history.release_title ELSE EXCLUDED.release_title END,
@@ -245,6 +245,7 @@ public final class RequestLedger: Sendable {
                     save_path = COALESCE(EXCLUDED.save_path, download_history.save_path),
                     error = EXCLUDED.error,
                     client_instance = COALESCE(EXCLUDED.client_instance, download_history.client_instance),
+                    indexer = COALESCE(EXCLUDED.indexer, download_history.indexer),
                     completed_at = CASE WHEN EXCLUDED.status = 'completed'
                         THEN COALESCE(download_history.completed_at, now()) ELSE download_history.completed_at END,
                     updated_at = now()
@@ -252,7 +253,18 @@ public final class RequestLedger: Sendable {
                 [
                     id, download.client, download.clientID, download.releaseTitle, download.sizeBytes.map(String.init),
                     download.sourceURL, download.status, download.savePath, download.error, download.clientInstance,
+                    download.indexer,
                 ])
+        }
+        if let entry = update.blocklist {
+            // One row per release and request: blocklisted again, it keeps the newest reason.
+            try transaction.execute(
+                """
+                INSERT INTO release_blocklist (request_id, release_title, release_id, indexer, protocol, reason)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (request_id, lower(release_title), COALESCE(release_id, ''))
+                DO UPDATE SET reason = EXCLUDED.reason, created_at = now()
+                """, [id, entry.releaseTitle, entry.releaseID, entry.indexer, entry.protocol, entry.reason])
         }
     }
 

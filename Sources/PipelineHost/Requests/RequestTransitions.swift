@@ -16,7 +16,8 @@ public enum RequestTransitions {
         .awaitingRelease: [.awaitingSearch, .pending, .searching, .cancelled, .available],
         .awaitingSearch: [.searching, .awaitingRelease, .pending, .cancelled, .available],
         .searching: [.downloading, .awaitingSearch, .awaitingRelease, .failed, .cancelled, .available],
-        .downloading: [.processing, .failed, .cancelled, .available],
+        // Back to awaiting_search when every release failed in the client: a new search follows.
+        .downloading: [.processing, .awaitingSearch, .failed, .cancelled, .available],
         .processing: [.downloaded, .awaitingImport, .warn, .failed, .available],
         .awaitingImport: [.processing, .warn, .failed, .available],
         .warn: [.processing, .pending, .available],

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// ```json
 /// {"reason": "…", "progress": 42.5,
-///  "download": {"client": "qbittorrent", "client_id": "<info hash>", "status": "downloading", …}}
+///  "download": {"client": "qbittorrent", "client_id": "<info hash>", "status": "downloading", …},
+///  "blocklist": {"release_title": "…", "release_id": "<info hash>", "reason": "…"}}
 /// ```
 ///
 /// `progress` and `download` apply even when the request already has the
@@ -24,11 +25,15 @@ public struct RequestUpdate: Sendable, Equatable {
     /// when the count reaches this, the request moves to `warn` instead (no
     /// more automatic retries).
     public var maxImportAttempts: Int?
+    /// A release not to take again for this request, with why
+    /// (`release_blocklist`).
+    public var blocklist: BlocklistEntry?
 
     public init(
         reason: String? = nil, progress: Double? = nil, download: DownloadRecord? = nil, countsImportAttempt: Bool = false,
-        maxImportAttempts: Int? = nil
+        maxImportAttempts: Int? = nil, blocklist: BlocklistEntry? = nil
     ) {
+        self.blocklist = blocklist
         self.reason = reason
         self.progress = progress
         self.download = download
@@ -75,6 +80,9 @@ public struct RequestUpdate: Sendable, Equatable {
             }
             if let size = download.sizeBytes, size < 0 { throw Malformed(description: "details.download.size_bytes must not be negative") }
         }
+        if let entry = wire.blocklist {
+            if let problem = entry.problem { throw Malformed(description: "details.blocklist.\(problem)") }
+        }
         if let max = wire.maxImportAttempts, max < 1 {
             throw Malformed(description: "details.max_import_attempts must be at least 1")
         }
@@ -83,6 +91,7 @@ public struct RequestUpdate: Sendable, Equatable {
         download = wire.download
         countsImportAttempt = wire.importAttempt ?? false
         maxImportAttempts = wire.maxImportAttempts
+        blocklist = wire.blocklist
     }
 
     private struct Wire: Decodable {
@@ -91,9 +100,10 @@ public struct RequestUpdate: Sendable, Equatable {
         var download: DownloadRecord?
         var importAttempt: Bool?
         var maxImportAttempts: Int?
+        var blocklist: BlocklistEntry?
 
         enum CodingKeys: String, CodingKey {
-            case reason, progress, download
+            case reason, progress, download, blocklist
             case importAttempt = "import_attempt"
             case maxImportAttempts = "max_import_attempts"
         }
@@ -123,6 +133,8 @@ public struct DownloadRecord: Sendable, Equatable, Codable {
     /// The `download_clients` instance that has the download (set by the
     /// host for the jobs it routes; nil for a job type bound to one plugin).
     public var clientInstance: String?
+    /// The indexer the release came from, as the search named it.
+    public var indexer: String?
 
     static let statuses: Set<String> = ["downloading", "completed", "failed", "removed"]
 
@@ -134,12 +146,15 @@ public struct DownloadRecord: Sendable, Equatable, Codable {
         case sourceURL = "source_url"
         case savePath = "save_path"
         case clientInstance = "client_instance"
+        case indexer
     }
 
     public init(
         client: String, clientID: String, status: String, releaseTitle: String? = nil, sizeBytes: Int64? = nil,
-        sourceURL: String? = nil, savePath: String? = nil, error: String? = nil, clientInstance: String? = nil
+        sourceURL: String? = nil, savePath: String? = nil, error: String? = nil, clientInstance: String? = nil,
+        indexer: String? = nil
     ) {
+        self.indexer = indexer
         self.client = client
         self.clientID = clientID
         self.status = status
@@ -149,5 +164,48 @@ public struct DownloadRecord: Sendable, Equatable, Codable {
         self.savePath = savePath
         self.error = error
         self.clientInstance = clientInstance
+    }
+}
+
+/// A release a request must not take again, and why: written by the download
+/// jobs when a download fails in its client, read back into every search for
+/// the request (`release_blocklist`).
+public struct BlocklistEntry: Sendable, Equatable, Codable {
+    public var releaseTitle: String
+    /// The release's info hash, when it is a torrent; nil otherwise.
+    public var releaseID: String?
+    public var indexer: String?
+    /// `torrent` or `usenet`, when known.
+    public var `protocol`: String?
+    public var reason: String
+
+    /// The longest text a field may hold, in bytes.
+    static let maximumFieldBytes = 4_096
+
+    enum CodingKeys: String, CodingKey {
+        case indexer, reason
+        case releaseTitle = "release_title"
+        case releaseID = "release_id"
+        case `protocol` = "protocol"
+    }
+
+    public init(releaseTitle: String, releaseID: String? = nil, indexer: String? = nil, protocol: String? = nil, reason: String) {
+        self.releaseTitle = releaseTitle
+        self.releaseID = releaseID
+        self.indexer = indexer
+        self.protocol = `protocol`
+        self.reason = reason
+    }
+
+    /// What is wrong with the entry, as "<key> …", or nil when it can be kept.
+    var problem: String? {
+        if releaseTitle.trimmingCharacters(in: .whitespaces).isEmpty { return "release_title must not be empty" }
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty { return "reason must not be empty" }
+        for (key, value) in [("release_title", releaseTitle), ("release_id", releaseID), ("indexer", indexer), ("protocol", `protocol`), ("reason", reason)] {
+            if let value, value.utf8.count > Self.maximumFieldBytes {
+                return "\(key) is longer than \(Self.maximumFieldBytes) bytes"
+            }
+        }
+        return nil
     }
 }

@@ -483,8 +483,10 @@ typedef struct pp_download_client {
      *  once done: the host waits while a completed download is not there
      *  yet; leave it out once the client has moved it, or will not),
      *  "temporary_path" (the client's folder for unfinished data), "error"
-     *  (the client's words for a failed download). Ids reach the driver as
-     *  it gave them from add. */
+     *  (the client's words for a failed download), "ratio" (a number:
+     *  uploaded over downloaded; left out, or negative, when the client does
+     *  not know) and "seeding_seconds" (an integer: the time spent seeding
+     *  since complete). Ids reach the driver as it gave them from add. */
     pp_driver_status (*status)(void *state, pp_call *call, const char *id);
 
     /** Removes the download `id`, with its data when `delete_data` is 1.

@@ -120,6 +120,57 @@ extension InProcessQueueTests {
             try await server.stop()
         }
 
+        /// A release blocklisted for a request (by a download that failed in
+        /// its client) is listed, carried into every search the host builds
+        /// for the request, and can be taken off again.
+        @Test func aRequestsBlocklistIsListedCarriedIntoItsSearchesAndRemovable() async throws {
+            let (server, redis) = try await Self.start()
+            _ = redis
+            let ledger = try #require(server.runtime.ledger)
+            let emma = try await ledger.create(title: "Emma", author: "Jane Austen", status: .downloading)
+            let other = try await ledger.create(title: "Persuasion", author: "Jane Austen", status: .downloading)
+            let hash = "0123456789abcdef0123456789abcdef01234567"
+            for (id, details) in [
+                (emma.id, #"{"blocklist": {"release_title": "Emma [MP3]", "release_id": "\#(hash)", "indexer": "MyAnonamouse", "protocol": "torrent", "reason": "missingFiles"}}"#),
+                (emma.id, #"{"blocklist": {"release_title": "EMMA [mp3]", "release_id": "\#(hash)", "reason": "error: disk full"}}"#),
+                (emma.id, #"{"blocklist": {"release_title": "Emma (Unabridged)", "protocol": "usenet", "reason": "FAILURE/HEALTH"}}"#),
+                (other.id, #"{"blocklist": {"release_title": "Persuasion [MP3]", "reason": "missingFiles"}}"#),
+            ] {
+                try await ledger.transition(id, to: .downloading, update: RequestUpdate(detailsJSON: details))
+            }
+            let listed = try await Self.call(server, "GET", "/api/requests/\(emma.id)/blocklist")
+            #expect(listed.status == 200, "\(listed.text)")
+            let entries = try #require(listed.json["blocklist"] as? [[String: Any]])
+            #expect(entries.map { $0["releaseTitle"] as? String } == ["Emma (Unabridged)", "Emma [MP3]"], "one row per release, newest first")
+            #expect(entries.last?["reason"] as? String == "error: disk full", "blocklisted again, it keeps the newest reason")
+            #expect(entries.last?["indexer"] as? String == "MyAnonamouse" && entries.last?["releaseId"] as? String == hash)
+
+            let snapshot = try #require(try await ledger.snapshot(emma.id))
+            #expect(snapshot.searchPayload()["blocklist"] == ["Emma (Unabridged)", "Emma [MP3]", .string(hash)])
+            #expect(try #require(try await ledger.snapshot(other.id)).searchPayload()["blocklist"] == ["Persuasion [MP3]"])
+
+            let all = try await Self.call(server, "GET", "/api/admin/blocklist")
+            #expect((all.json["blocklist"] as? [[String: Any]])?.count == 3)
+            #expect(try await Self.call(server, "GET", "/api/admin/blocklist?limit=0").status == 400)
+            #expect(try await Self.call(server, "GET", "/api/requests/nope/blocklist").status == 404)
+
+            let entryID = try #require(entries.last?["id"] as? Int)
+            let otherID = try #require(
+                (try await Self.call(server, "GET", "/api/requests/\(other.id)/blocklist").json["blocklist"] as? [[String: Any]])?.first?["id"] as? Int)
+            #expect(try await Self.call(server, "DELETE", "/api/requests/\(emma.id)/blocklist/\(otherID)").status == 404, "another request's entry")
+            #expect(try await Self.call(server, "DELETE", "/api/requests/\(emma.id)/blocklist/x").status == 400)
+            let removed = try await Self.call(server, "DELETE", "/api/requests/\(emma.id)/blocklist/\(entryID)")
+            #expect(removed.status == 200, "\(removed.text)")
+            #expect(try await Self.call(server, "DELETE", "/api/requests/\(emma.id)/blocklist/\(entryID)").status == 404)
+            #expect(try #require(try await ledger.snapshot(emma.id)).searchPayload()["blocklist"] == ["Emma (Unabridged)"])
+
+            #expect(throws: RequestUpdate.Malformed.self) { try RequestUpdate(detailsJSON: #"{"blocklist": {"release_title": " ", "reason": "x"}}"#) }
+            #expect(throws: RequestUpdate.Malformed.self) { try RequestUpdate(detailsJSON: #"{"blocklist": {"release_title": "x"}}"#) }
+            let long = String(repeating: "x", count: 5_000)
+            #expect(throws: RequestUpdate.Malformed.self) { try RequestUpdate(detailsJSON: #"{"blocklist": {"release_title": "\#(long)", "reason": "x"}}"#) }
+            try await server.stop()
+        }
+
         @Test func jobsLogsAndSchedules() async throws {
             let (server, redis) = try await Self.start()
             _ = redis

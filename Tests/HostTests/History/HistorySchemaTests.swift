@@ -6,14 +6,15 @@ import Testing
 @Suite struct HistorySchemaTests {
     @Test func migrationsRunTwiceAreANoOp() async throws {
         let client = try await PostgresServer.start().client()
-        #expect(try await Migrations.run(on: client) == [1, 2, 3])
+        #expect(try await Migrations.run(on: client) == [1, 2, 3, 4])
         #expect(try await Migrations.run(on: client) == [])
         let versions = try await client.query("SELECT version, name FROM schema_migrations")
-        #expect(versions.count == 3)
+        #expect(versions.count == 4)
         let tables = try await client.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name", [client.schema])
         #expect(tables.rows.compactMap { $0[0] } == [
-            "download_history", "job_events", "jobs", "library_items", "requests", "scheduled_jobs", "schema_migrations",
+            "download_history", "job_events", "jobs", "library_items", "release_blocklist", "requests", "scheduled_jobs",
+            "schema_migrations",
         ])
     }
 
@@ -23,7 +24,7 @@ import Testing
         async let first = Migrations.run(on: try server.client(schema: schema))
         async let second = Migrations.run(on: try server.client(schema: schema))
         let results = try await [first, second]
-        #expect(results.flatMap { $0 } == [1, 2, 3])
+        #expect(results.flatMap { $0 } == [1, 2, 3, 4])
     }
 
     /// Text full of SQL and HTML metacharacters, stored and read back verbatim.

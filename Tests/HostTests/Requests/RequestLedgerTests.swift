@@ -106,4 +106,50 @@ import Testing
         }
         await #expect(throws: RequestLedgerError.self) { try await ledger.create(NewRequest(title: "X", author: "Y", releaseDate: "soon")) }
     }
+
+    /// What the seeding cleanup asks for: requests by their latest download's
+    /// status, instance (or, recorded without one, client kind) and client
+    /// id, least recently touched download first.
+    @Test func findingRequestsFiltersByTheirLatestDownload() async throws {
+        let client = try await PostgresServer.start().client()
+        try await Migrations.run(on: client)
+        let ledger = RequestLedger(client: client)
+        func add(_ id: String, _ status: RequestStatus, client: String, instance: String?, hash: String, download: String) async throws {
+            _ = try await ledger.create(NewRequest(id: id, title: "Book \(id)", author: "A"), status: .downloading)
+            try await ledger.transition(
+                id, to: .downloading,
+                update: RequestUpdate(download: .init(
+                    client: client, clientID: hash, status: download, releaseTitle: "R \(id)", clientInstance: instance, indexer: "MyAnonamouse")))
+            if status != .downloading {
+                try await ledger.transition(id, to: .processing)
+                try await ledger.transition(id, to: .downloaded)
+                try await ledger.transition(id, to: status)
+            }
+        }
+        try await add("old", .available, client: "qbittorrent", instance: "qbit_home", hash: "AAAA", download: "completed")
+        try await add("legacy", .available, client: "qbittorrent", instance: nil, hash: "bbbb", download: "completed")
+        try await add("elsewhere", .available, client: "qbittorrent", instance: "qbit_seedbox", hash: "cccc", download: "completed")
+        try await add("gone", .available, client: "qbittorrent", instance: "qbit_home", hash: "dddd", download: "removed")
+        try await add("open", .downloading, client: "qbittorrent", instance: "qbit_home", hash: "aaaa", download: "downloading")
+        // Touch "old": it goes behind "legacy".
+        try await ledger.transition(
+            "old", to: .available, update: RequestUpdate(download: .init(client: "qbittorrent", clientID: "AAAA", status: "completed")))
+
+        let mine = try await ledger.find(
+            RequestQuery(
+                status: ["available"], order: .downloadUpdatedAt,
+                download: .init(status: ["completed"], clientInstance: "qbit_home", client: "qbittorrent")))
+        #expect(mine.map(\.id) == ["legacy", "old"], "this instance's and the unrouted ones of its kind, least recently touched first")
+        #expect(mine.last?.download?.indexer == "MyAnonamouse" && mine.last?.download?.clientInstance == "qbit_home")
+        let sharing = try await ledger.find(
+            RequestQuery(status: ["downloading", "processing"], limit: 1, download: .init(clientID: "aaaa")))
+        #expect(sharing.map(\.id) == ["open"], "info hashes compare without regard to case")
+        let byKind = try await ledger.find(RequestQuery(status: ["available"], download: .init(client: "qbittorrent")))
+        #expect(Set(byKind.map(\.id)) == ["old", "legacy", "elsewhere", "gone"])
+        // A quote or a brace in a filter is a value, never SQL or another array element.
+        #expect(try await ledger.find(RequestQuery(status: ["available"], download: .init(clientID: #"x"},{"' OR 1=1 --"#))).isEmpty)
+        await #expect(throws: RequestLedgerError.self) {
+            try await ledger.find(RequestQuery(status: ["available"], download: .init(status: ["seeding"])))
+        }
+    }
 }

@@ -4,7 +4,8 @@
  * without a client. Define FX_PROTOCOLS, FX_KIND and FX_ID before including.
  * It reads and writes JSON only through the host's json_get and json_set.
  *
- * config: "complete_dir", where its downloads "are" once complete.
+ * config: "complete_dir", where its downloads "are" once complete; "ratio"
+ * and "seeding_seconds" (numbers), which every download reports when given.
  */
 #include <pipeline_plugin.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@ enum { FX_MAX = 64 };
 typedef struct {
     const pp_host_api *host;
     char complete_dir[512];
+    char ratio[64], seeding_seconds[64]; /* JSON numbers, "" when not given */
     pthread_mutex_t lock;
     int count;
     char ids[FX_MAX][48];
@@ -30,6 +32,12 @@ static pp_status fx_init(const pp_host_api *host, const char *config, pp_call *c
     host->json_get(call, config, "/complete_dir", &dir, NULL);
     d->host = host;
     snprintf(d->complete_dir, sizeof d->complete_dir, "%s", dir);
+    const char *value = NULL;
+    int32_t type = PP_JSON_NULL;
+    if (host->json_get(call, config, "/ratio", &value, &type) == PP_OK && type == PP_JSON_NUMBER)
+        snprintf(d->ratio, sizeof d->ratio, "%s", value);
+    if (host->json_get(call, config, "/seeding_seconds", &value, &type) == PP_OK && type == PP_JSON_NUMBER)
+        snprintf(d->seeding_seconds, sizeof d->seeding_seconds, "%s", value);
     pthread_mutex_init(&d->lock, NULL);
     *state_out = d;
     return PP_OK;
@@ -82,6 +90,8 @@ static pp_driver_status fx_status(void *state, pp_call *call, const char *id) {
     const char *out = "{\"state\":\"completed\",\"progress\":1,\"size_bytes\":1000,\"download_rate\":0}";
     d->host->json_set(call, out, "/name", PP_JSON_STRING, name, &out);
     d->host->json_set(call, out, "/content_path", PP_JSON_STRING, path, &out);
+    if (d->ratio[0] != '\0') d->host->json_set(call, out, "/ratio", PP_JSON_NUMBER, d->ratio, &out);
+    if (d->seeding_seconds[0] != '\0') d->host->json_set(call, out, "/seeding_seconds", PP_JSON_NUMBER, d->seeding_seconds, &out);
     d->host->set_result(call, out);
     return PP_DRIVER_OK;
 }
