@@ -252,11 +252,18 @@ struct ProwlarrRelease: Decodable {
     var infoHash: String?
     var publishDate: String?
     var `protocol`: String?
+    var grabs: Int?
+    /// Days since the post (an integer from Prowlarr; read as any number,
+    /// held to 0...100 000 days, so no indexer's figure can trap).
+    var age: Double?
 
     var candidate: ReleaseCandidate {
-        ReleaseCandidate(
-            key: "\(indexerId ?? 0)|\(guid)", title: title, sizeBytes: size ?? 0, seeders: seeders, indexerID: indexerId,
-            publishDate: publishDate)
+        // A torrent always has a swarm (no figure: none); usenet has none to count.
+        let isUsenet = `protocol`?.lowercased() == "usenet"
+        return ReleaseCandidate(
+            key: "\(indexerId ?? 0)|\(guid)", title: title, sizeBytes: size ?? 0, seeders: isUsenet ? nil : (seeders ?? 0),
+            indexerID: indexerId, publishDate: publishDate, grabs: grabs,
+            ageDays: age.flatMap { $0.isFinite ? Int(min(max($0, 0), 100_000)) : nil })
     }
 
     var release: Release {

@@ -25,8 +25,17 @@ public struct ReleaseCandidate: Sendable, Hashable {
     public var seeders: Int?
     public var indexerID: Int?
     public var publishDate: String?
+    /// How often the release was downloaded from the indexer, when it says.
+    public var grabs: Int?
+    /// Days since it was posted, when the indexer says.
+    public var ageDays: Int?
 
-    public init(key: String = "", title: String, sizeBytes: Int64, seeders: Int?, indexerID: Int? = nil, publishDate: String? = nil) {
+    public init(
+        key: String = "", title: String, sizeBytes: Int64, seeders: Int?, indexerID: Int? = nil, publishDate: String? = nil,
+        grabs: Int? = nil, ageDays: Int? = nil
+    ) {
+        self.grabs = grabs
+        self.ageDays = ageDays
         self.key = key
         self.title = title
         self.sizeBytes = sizeBytes
@@ -44,7 +53,8 @@ public struct ReleaseScore: Sendable, Equatable {
     public var format: Double
     /// Size sanity, 0 to 15.
     public var size: Double
-    /// Swarm health, 0 to 15.
+    /// Availability, 0 to 15: a torrent's swarm (its seeders); a usenet
+    /// release's grabs and age.
     public var seeders: Double
     /// The indexer's bonus (or malus), percent of the base.
     public var indexerBonusPercent: Double
@@ -65,9 +75,10 @@ public struct ReleaseScore: Sendable, Equatable {
 /// one of the authors must be (their full name as words, or their last
 /// name); a release that fails either matches 0 and is rejected. Then, out of
 /// 100: title 45 (the title as a phrase, else 45 × bigram similarity), author
-/// 15 (the share of authors found), format 10, size 15, seeders 15. A release
-/// is acceptable from 50. The indexer's configured bonus scales the result
-/// (`final`); ties go to more seeders, then the newer release.
+/// 15 (the share of authors found), format 10, size 15, availability 15 (a
+/// torrent's seeders; a usenet release's grabs and age). A release is
+/// acceptable from 50. The indexer's configured bonus scales the result
+/// (`final`); ties go to more seeders (or grabs), then the newer release.
 public struct ReleaseRanker: Sendable {
     public static let threshold = 50.0
     /// Below this a release is a sample or a fake, not a book.
@@ -84,7 +95,8 @@ public struct ReleaseRanker: Sendable {
 
     public func score(_ release: ReleaseCandidate) -> ReleaseScore {
         var score = ReleaseScore(
-            match: 0, format: Self.format(release.title), size: size(release.sizeBytes), seeders: Self.seeders(release.seeders),
+            match: 0, format: Self.format(release.title), size: size(release.sizeBytes),
+            seeders: release.seeders.map(Self.seeders) ?? Self.usenetAvailability(grabs: release.grabs, ageDays: release.ageDays),
             indexerBonusPercent: release.indexerID.flatMap { indexerBonus[$0] } ?? 0)
         if release.sizeBytes > 0, release.sizeBytes < Self.minimumBytes {
             score.rejection = "smaller than 20 MB: a sample, not a book"
@@ -118,7 +130,8 @@ public struct ReleaseRanker: Sendable {
         let scored = releases.map { ($0, score($0)) }
         let accepted = scored.filter { $0.1.isAcceptable }.sorted { left, right in
             if left.1.final != right.1.final { return left.1.final > right.1.final }
-            if (left.0.seeders ?? 0) != (right.0.seeders ?? 0) { return (left.0.seeders ?? 0) > (right.0.seeders ?? 0) }
+            let (leftCount, rightCount) = (left.0.seeders ?? left.0.grabs ?? 0, right.0.seeders ?? right.0.grabs ?? 0)
+            if leftCount != rightCount { return leftCount > rightCount }
             return (left.0.publishDate ?? "") > (right.0.publishDate ?? "")
         }
         return (accepted, scored.filter { !$0.1.isAcceptable })
@@ -151,9 +164,22 @@ public struct ReleaseRanker: Sendable {
         return megabytes <= 5000 ? 15 : 5
     }
 
-    static func seeders(_ seeders: Int?) -> Double {
-        guard let seeders else { return 15 }
+    static func seeders(_ seeders: Int) -> Double {
         guard seeders > 0 else { return 0 }
         return min(15, 6 * log10(Double(seeders) + 1))
+    }
+
+    /// A usenet release has no swarm: what tells whether its articles are
+    /// all still there is how many fetched it (grabs, 0 to 10:
+    /// `min(10, 5 × log10(grabs + 1))`, 5 when unknown) and how old the post
+    /// is (0 to 5: full up to 1000 days, none from 3000, linear between;
+    /// 2.5 when unknown), as servers expire and take down old posts.
+    static func usenetAvailability(grabs: Int?, ageDays: Int?) -> Double {
+        let popularity = grabs.map { min(10, 5 * log10(Double(max(0, $0)) + 1)) } ?? 5
+        let freshness = ageDays.map { days -> Double in
+            let age = Double(max(0, days))
+            return age <= 1_000 ? 5 : age >= 3_000 ? 0 : 5 * (3_000 - age) / 2_000
+        } ?? 2.5
+        return popularity + freshness
     }
 }

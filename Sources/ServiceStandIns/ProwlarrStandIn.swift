@@ -25,7 +25,8 @@ public final class ProwlarrStandIn: @unchecked Sendable {
     }
 
     public let apiKey = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(32))
-    private let state = Mutex<(releases: [JSONValue], queries: [String], failing: Int?, torrents: [String: Data])>(([], [], nil, [:]))
+    private let state = Mutex<(releases: [JSONValue], queries: [String], failing: Int?, torrents: [String: Data], usenetLinks: Set<String>)>(
+        ([], [], nil, [:], []))
     public let indexers: [Indexer]
     public private(set) var port = 0
     private var task: Task<Void, any Error>?
@@ -67,10 +68,29 @@ public final class ProwlarrStandIn: @unchecked Sendable {
                 return Self.json(.notFound, #"{"message":"Release not found","description":"stand-in"}"#)
             }
             let file = request.uri.queryParameters["file"].map(String.init) ?? "release"
+            // A usenet indexer's download is a 301 to the indexer's own NZB URL.
+            if state.withLock({ $0.usenetLinks.contains(link) }) {
+                var location = URLComponents()
+                location.path = "/indexer/nzb"
+                location.queryItems = [URLQueryItem(name: "id", value: link), URLQueryItem(name: "file", value: file)]
+                return Response(status: .movedPermanently, headers: [.location: location.string ?? "/indexer/nzb"])
+            }
             return Response(
                 status: .ok,
                 headers: [.contentType: "application/x-bittorrent", .contentDisposition: "attachment; filename=\"\(file).torrent\""],
                 body: .init(byteBuffer: ByteBuffer(bytes: torrent)))
+        }
+        // The usenet indexer's NZB, where Prowlarr's download link redirects.
+        router.get("indexer/nzb") { [self] request, _ in
+            let link = request.uri.queryParameters["id"].map(String.init) ?? ""
+            guard let nzb = state.withLock({ $0.usenetLinks.contains(link) ? $0.torrents[link] : nil }) else {
+                return Response(status: .notFound)
+            }
+            let file = request.uri.queryParameters["file"].map(String.init) ?? "release"
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/x-nzb", .contentDisposition: "attachment; filename=\"\(file).nzb\""],
+                body: .init(byteBuffer: ByteBuffer(bytes: nzb)))
         }
         let started = try await startStandIn(router, label: "prowlarr")
         port = started.port
@@ -125,6 +145,7 @@ public final class ProwlarrStandIn: @unchecked Sendable {
         state.withLock {
             $0.releases.append(.object(release))
             if let torrent { $0.torrents[link] = torrent }
+            if `protocol` == "usenet" { $0.usenetLinks.insert(link) }
         }
     }
 

@@ -53,7 +53,7 @@ import Testing
         let plugin = try await loadPlugin(library)
         let client = try #require(plugin.info.interfaces.downloadClient)
         #expect((client.kind, client.displayName, client.protocols) == ("deluge", "Deluge", ["torrent"]))
-        #expect(plugin.info.jobTypes == ["download_torrent", "monitor_download"], "the host's jobs, over the driver")
+        #expect(plugin.info.jobTypes == ["download_torrent", "monitor_download", "cleanup_seeded_torrents"], "the host's jobs, over the driver")
     }
 
     /// Lines that are neither blank nor only comment.

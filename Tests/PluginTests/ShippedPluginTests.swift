@@ -8,8 +8,8 @@ import Testing
 @Suite struct ShippedPluginTests {
     static let shipped: [(String, [String])] = [
         ("SearchProwlarr", ["search_indexers", "retry_missing_torrents"]),
-        ("DownloadQBittorrent", ["download_torrent", "monitor_download"]),
-        ("DownloadTransmission", ["download_torrent", "monitor_download"]),
+        ("DownloadQBittorrent", ["download_torrent", "monitor_download", "cleanup_seeded_torrents"]),
+        ("DownloadTransmission", ["download_torrent", "monitor_download", "cleanup_seeded_torrents"]),
         ("OrganizeFiles", ["organize_files", "retry_failed_imports"]),
         ("LibraryPlex", ["scan_library", "library_recently_added_check"]),
         ("LibraryABS", ["scan_library", "library_recently_added_check"]),
@@ -47,6 +47,10 @@ import Testing
                 let outcome = try await runJob(product, jobType, payload: "{}", config: config, effects: .none)
                 #expect(outcome.kind == .fail)
                 #expect(outcome.message?.contains("the host does not offer this here: find requests") == true, "\(outcome.message ?? "")")
+            } else if jobType == "cleanup_seeded_torrents" {
+                // No seeding goal in the config: nothing to remove, and no client call.
+                let outcome = try await runJob(product, jobType, payload: "{}", config: config)
+                #expect(outcome.kind == .done, "\(outcome.message ?? "")")
             } else {
                 let outcome = try await runJob(product, jobType, payload: "{}", config: config)
                 #expect(outcome.kind == .fail)

@@ -1,3 +1,4 @@
+import DriverJobs
 import Foundation
 import PluginABI
 
@@ -43,8 +44,9 @@ struct DriverTables: @unchecked Sendable {
     var libraryBackend: pp_library_backend?
     var interfaces = PluginInterfaces()
 
-    static let downloadJobTypes = ["download_torrent", "monitor_download"]
-    static let libraryJobTypes = ["scan_library", "library_recently_added_check"]
+    /// The job types the host runs over a download-client driver.
+    static let downloadJobTypes = DownloadJobs.jobTypes
+    static let libraryJobTypes = LibraryJobs.jobTypes
 
     static func read(
         _ getExtension: (@convention(c) (UnsafePointer<CChar>?) -> UnsafeRawPointer?)?,

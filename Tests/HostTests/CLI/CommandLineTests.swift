@@ -38,7 +38,7 @@ import Testing
     @Test func validatePrintsTheJobTable() async throws {
         let run = try await Self.run(["validate", "--config", packageRoot + "/pipeline.yaml"])
         #expect(run.status == 0, "\(run.errors)")
-        #expect(run.output.contains("OK, 8 job types, 4 plugins"))
+        #expect(run.output.contains("OK, 9 job types, 4 plugins"))
         #expect(run.output.contains("JOB TYPE"))
         #expect(run.output.contains("library_recently_added_check  library"))
         #expect(run.output.contains("every 5m"))

@@ -14,7 +14,7 @@ import Testing
     @Test func listsTheMissionsJobTypes() {
         #expect(configuration.jobs.map(\.name) == [
             "search_indexers", "download_torrent", "monitor_download", "organize_files", "scan_library",
-            "library_recently_added_check", "retry_missing_torrents", "retry_failed_imports",
+            "library_recently_added_check", "retry_missing_torrents", "cleanup_seeded_torrents", "retry_failed_imports",
         ])
     }
 
@@ -39,7 +39,7 @@ import Testing
     /// swapped on a running host without losing a download.
     @Test func downloadJobsAreRoutedOverTheClientList() {
         #expect(configuration.downloadClients == [DownloadClientRoute(plugin: "download_client", protocols: [.torrent], acceptsNew: true)])
-        #expect(configuration.downloadJobTypes == ["download_torrent", "monitor_download"])
+        #expect(configuration.downloadJobTypes == ["download_torrent", "monitor_download", "cleanup_seeded_torrents"])
     }
 
     @Test func recentlyAddedCheckRunsEveryFiveMinutes() throws {

@@ -20,6 +20,23 @@ import Testing
         router.instance(forJobType: jobType, payloadJSON: payload)
     }
 
+    /// The seeding cleanup runs once on each torrent client (old_qbit too:
+    /// it still seeds what it has), never on a usenet one.
+    @Test func theSeedingCleanupRunsOnEachTorrentClient() {
+        let cleanup = "cleanup_seeded_torrents"
+        #expect(Self.router.route(jobType: cleanup, payloadJSON: "{}") == .success(.each(["old_qbit", "deluge", "second_qbit"])))
+        #expect(
+            Self.router.route(jobType: cleanup, payloadJSON: #"{"client_instance":"deluge"}"#) == .success(.instance("deluge")),
+            "each of the jobs it becomes runs on its instance")
+        let usenetOnly = DownloadRouter(
+            clients: [DownloadClientRoute(plugin: "nzb", protocols: [.usenet])], jobTypes: [cleanup], kinds: ["nzb": "nzbget"])
+        guard case .failure(let refusal) = usenetOnly.route(jobType: cleanup, payloadJSON: "{}") else {
+            Issue.record("a list without torrent clients has nothing to clean up")
+            return
+        }
+        #expect(refusal.message.contains("no torrent client"))
+    }
+
     @Test func aNewDownloadGoesToTheFirstClientThatTakesNewWorkForItsProtocol() {
         #expect(route(#"{"release":{"title":"a","protocol":"torrent"}}"#) == .success("deluge"), "old_qbit takes nothing new")
         #expect(route(#"{"release":{"title":"a"}}"#) == .success("deluge"), "a release without a protocol is a torrent")

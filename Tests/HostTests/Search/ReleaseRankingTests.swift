@@ -35,6 +35,29 @@ import Testing
         #expect(rejected.allSatisfy { $0.1.rejection != nil })
     }
 
+    /// Usenet has no swarm: grabs and age stand for it, and size and
+    /// format count as for a torrent.
+    @Test func usenetReleasesAreJudgedByGrabsAgeAndSize() {
+        let title = "Andy Weir - Project Hail Mary (Unabridged) [M4B]"
+        func usenet(_ key: String, size: Int64 = 900_000_000, grabs: Int?, age: Int?) -> ReleaseCandidate {
+            ReleaseCandidate(key: key, title: title, sizeBytes: size, seeders: nil, grabs: grabs, ageDays: age)
+        }
+        #expect(ranker.score(usenet("x", grabs: 100, age: 30)).seeders == 15, "popular and recent: full marks")
+        #expect(ranker.score(usenet("x", grabs: nil, age: nil)).seeders == 7.5, "unknown: half")
+        #expect(ranker.score(usenet("x", grabs: 0, age: 3_500)).seeders == 0, "never fetched, past most retention")
+        #expect(abs(ranker.score(usenet("x", grabs: 9, age: 2_000)).seeders - 7.5) < 0.001, "5 for 9 grabs, 2.5 at 2000 days")
+        #expect(ranker.score(usenet("x", grabs: -5, age: -1)).seeders == 5, "nonsense figures count as none and as new")
+        let (accepted, rejected) = ranker.rank([
+            usenet("old", grabs: 3, age: 2_900), usenet("popular", grabs: 1_532, age: 412), usenet("sample", size: 3_000_000, grabs: 900, age: 1),
+            usenet("fresh", grabs: 3, age: 3),
+        ])
+        #expect(accepted.map(\.0.key) == ["popular", "fresh", "old"])
+        #expect(rejected.map(\.0.key) == ["sample"], "a sample is a sample on usenet too")
+        // A tie on score: more grabs first, as more seeders would be.
+        let tie = ranker.rank([usenet("few", grabs: 2_000, age: 5), usenet("many", grabs: 3_000, age: 5)]).accepted
+        #expect(tie.map(\.0.key) == ["many", "few"])
+    }
+
     @Test func anIndexerBonusBreaksTheTieAndARuntimeJudgesTheSize() {
         let book = BookQuery(title: "Project Hail Mary", author: "Andy Weir", runtimeMinutes: 970)
         let ranker = ReleaseRanker(book: book, indexerBonus: [3: 20])

@@ -21,13 +21,14 @@ final class DownloadPipeline: @unchecked Sendable {
     ///   - organizeConcurrency: 0 keeps organize_files jobs waiting in Redis;
     ///     more runs them with the OrganizeFiles plugin into `library`.
     ///   - isolation: every plugin's `isolation` (`process`, the default, or `none`).
+    ///   - cleanup: runs `cleanup_seeded_torrents` too (on demand: no schedule).
     init(
         plugin: String, config: String, downloadAttempts: Int = 2, downloadConcurrency: Int = 1,
         organizeConcurrency: Int = 0, library: String = "/nonexistent-library", maxImportAttempts: Int = 5,
         search: String? = nil, searchConcurrency: Int = 1, libraryBackend: (plugin: String, config: String)? = nil,
         libraryAttempts: Int = 1, organizerConfig: String = "", retries: Bool = false,
         importRoots: [String] = [FileManager.default.temporaryDirectory.path], pluginOptions: String = "",
-        isolation: String = "process"
+        isolation: String = "process", cleanup: Bool = false
     ) async throws {
         redis = try RedisServer()
         directory = try TemporaryDirectory()
@@ -58,6 +59,7 @@ final class DownloadPipeline: @unchecked Sendable {
             \(search == nil ? "" : "  search_indexers: {plugin: search, attempts: 2, concurrency: \(searchConcurrency), backoff: {type: fixed, delay: 100ms}}")
             \(search == nil || !retries ? "" : "  retry_missing_torrents: {plugin: search, attempts: 1}")
             \(!retries ? "" : "  retry_failed_imports: {plugin: organizer, attempts: 1}")
+            \(!cleanup ? "" : "  cleanup_seeded_torrents: {plugin: client, attempts: 1}")
             \(libraryBackend == nil ? "" : "  scan_library: {plugin: backend, attempts: \(libraryAttempts), backoff: {type: fixed, delay: 100ms}}")
             \(libraryBackend == nil ? "" : "  library_recently_added_check: {plugin: backend, attempts: \(libraryAttempts), backoff: {type: fixed, delay: 100ms}}")
             """)
