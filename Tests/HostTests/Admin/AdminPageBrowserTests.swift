@@ -78,12 +78,15 @@ import Testing
                     headers: headers.merging(["Content-Type": "application/x-www-form-urlencoded"]) { a, _ in a },
                     body: body.map { Data($0.utf8) }))
         }
-        for path in ["/admin", "/admin/requests", "/admin/jobs?status=failed", "/admin/schedules", "/admin/queues", "/admin/static/admin.js"] {
+        for path in ["/admin", "/admin/requests", "/admin/jobs?status=failed", "/admin/schedules", "/admin/queues", "/admin/blocklist", "/admin/static/admin.js"] {
             let read = try await send("GET", path)
             #expect(read.status == 303 && read.header("location")?.hasPrefix("/admin/login") == true, "\(path): \(read.status)")
             #expect(!read.text.contains("<table"), "\(path) shows nothing")
         }
-        for path in ["/admin/schedules/library_recently_added_check/trigger", "/admin/schedules/library_recently_added_check/enabled"] {
+        for path in [
+            "/admin/schedules/library_recently_added_check/trigger", "/admin/schedules/library_recently_added_check/enabled",
+            "/admin/blocklist/some-request/1/remove",
+        ] {
             let change = try await send("POST", path, body: "enabled=false")
             #expect(change.status == 401, "\(path): \(change.status)")
         }
@@ -168,7 +171,23 @@ import Testing
         }
         try await browser.screenshot("triggered-job-listed")
 
-        // 5. Signing out ends the session.
+        // 5. The blocklist: a release refused for the book, and removing it.
+        try await ledger.transition(
+            emma, to: .available,
+            update: RequestUpdate(detailsJSON: #"{"blocklist": {"release_title": "Jane Austen - Emma <script>alert(1)</script> [MP3]", "indexer": "MyAnonamouse", "reason": "missingFiles: the files are not where qBittorrent expects them"}}"#))
+        let entry = try #require(try await ledger.blocklist(request: emma).first)
+        try await browser.open(host.base + "/admin/requests")
+        try await browser.click("#request-\(emma) a[href*='blocklist']")
+        try await eventually("the request's blocklist") { try await browser.currentURL.contains("/admin/blocklist?request=\(emma)") }
+        let row = try await browser.text("#blocked-\(entry.id)")
+        #expect(row.contains("Jane Austen - Emma <script>alert(1)</script> [MP3]") && row.contains("missingFiles"), "shown as text: \(row)")
+        try await browser.screenshot("blocklist")
+        try await browser.click("#unblock-\(entry.id)")
+        #expect(try await browser.text("#flash").contains("Removed entry \(entry.id)"))
+        #expect(try await !browser.text("main").contains("Jane Austen - Emma <script>"))
+        #expect(try await ledger.blocklist(request: emma).isEmpty)
+
+        // 6. Signing out ends the session.
         try await browser.click("header form button")
         try await browser.open(host.base + "/admin/requests")
         try await eventually("sent to sign in again") { try await browser.currentURL.contains("/admin/login") }
