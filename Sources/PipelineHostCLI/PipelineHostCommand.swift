@@ -40,16 +40,23 @@ struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level?
 
+    @Option(
+        name: .long,
+        help: "Log format: text (lines with a time), json (one object per line) or journal (plain lines); by default journal when standard error is the journal (JOURNAL_STREAM), text otherwise.")
+    var logFormat: LogFormat?
+
     func makeLogger(_ label: String, default level: Logger.Level) -> Logger {
-        let chosen = logLevel ?? ProcessInfo.processInfo.environment["PIPELINE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? level
-        LoggingSystem.bootstrap { label in
-            var handler = EscapingLogHandler(wrapping: StreamLogHandler.standardError(label: label))
-            handler.logLevel = chosen
-            return handler
-        }
+        let environment = ProcessInfo.processInfo.environment
+        let chosen = logLevel ?? environment["PIPELINE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? level
+        let format = LogFormat.resolve(logFormat ?? environment["PIPELINE_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)))
+        // The plugins' runner processes inherit it: one format in one stream.
+        setenv("PIPELINE_LOG_FORMAT", format.rawValue, 1)
+        LoggingSystem.bootstrap { label in format.handler(label: label, level: chosen) }
         return Logger(label: label)
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 

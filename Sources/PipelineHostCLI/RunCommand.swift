@@ -44,14 +44,24 @@ struct HostRunCommand: AsyncParsableCommand {
         defer { hangups.cancel() }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtime)]
         let admin = validated.configuration.admin
+        let adminListening = admin.token.isEmpty ? nil : ReadinessFlag()
         if admin.token.isEmpty {
             logger.notice("admin API off: admin.token is empty (set PIPELINE_ADMIN_TOKEN)")
         } else {
             for warning in AdminAPI.startWarnings(admin) { logger.warning("\(warning)") }
             let app = AdminAPI(runtime: runtime, token: admin.token).application(
                 host: admin.host, port: admin.port, logger: logger,
-                onListening: { port in logger.info("admin API listening", metadata: ["address": "\(admin.host):\(port)"]) })
+                onListening: { port in
+                    logger.info("admin API listening", metadata: ["address": "\(admin.host):\(port)"])
+                    adminListening?.raise()
+                })
             services.append(.init(service: app))
+        }
+        // Under systemd (Type=notify): READY=1, the watchdog, STOPPING=1.
+        // Last in the group, so that a graceful shutdown reaches it first.
+        let notifier = SystemdNotifier()
+        if notifier.isActive {
+            services.append(.init(service: SystemdNotifyService(notifier: notifier, runtime: runtime, adminListening: adminListening)))
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

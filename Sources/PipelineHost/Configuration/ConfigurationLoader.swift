@@ -18,7 +18,7 @@ public struct ConfigurationLoader: Sendable {
 
     public init(
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        defaultPluginDirectory: String = ProductsDirectory.path
+        defaultPluginDirectory: String = ProductsDirectory.pluginDirectory
     ) {
         self.environment = environment
         self.defaultPluginDirectory = defaultPluginDirectory

@@ -64,7 +64,7 @@ public enum PluginLoader {
                 .fileNotFound, "no such file",
                 "build the plugin (a C plugin: `cc -shared -fPIC -I<dir of pipeline_plugin.h> -o lib<Name>.so <name>.c`; "
                     + "this project's own: `swift build`), or fix its path (a bare file name is looked for in "
-                    + "PIPELINE_PLUGIN_DIR, which defaults to the directory of pipeline-host; other relative paths are "
+                    + "PIPELINE_PLUGIN_DIR, which defaults to lib/pipeline-host/plugins beside an installed pipeline-host's bin, or else its own directory; other relative paths are "
                     + "relative to pipeline.yaml's plugin_dir, or to the current directory on the command line)")
         }
         let build = PluginImages.identity(of: path)

@@ -24,17 +24,8 @@ enum BitTorrentTools {
 
     private static func runBlocking(_ path: String, _ arguments: [String]) throws -> String {
         let name = (path as NSString).lastPathComponent
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: output, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw TestFailure("\(name) \(arguments) failed: \(text)") }
+        let (status, text) = try runToEnd(path, arguments)
+        guard status == 0 else { throw TestFailure("\(name) \(arguments) failed: \(text)") }
         return text
     }
 

@@ -71,13 +71,20 @@ final class HostProcess: @unchecked Sendable {
     let child: ChildProcess
     let log: String
 
-    init(config: String, hostID: String, directory: TemporaryDirectory) throws {
+    /// - Parameters:
+    ///   - environment: set over the test process's own.
+    ///   - arguments: more arguments for `run`.
+    init(
+        config: String, hostID: String, directory: TemporaryDirectory, environment extra: [String: String] = [:],
+        arguments: [String] = []
+    ) throws {
         log = directory.path + "/\(hostID).log"
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "PIPELINE_PLUGIN_DIR")
+        environment.merge(extra) { _, new in new }
         child = try ChildProcess(
             ProductsDirectory.path + "/pipeline-host",
-            ["run", "--config", config, "--host-id", hostID, "--log-level", "info"], environment: environment,
+            ["run", "--config", config, "--host-id", hostID, "--log-level", "info"] + arguments, environment: environment,
             logFile: log)
     }
 

@@ -48,3 +48,19 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async 
         }
     }
 }
+
+/// Runs `path` with `arguments` to its end, standard output and error in one
+/// text; `environment` nil inherits the test process's.
+func runToEnd(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, text: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
